@@ -1,0 +1,44 @@
+"""Shared plumbing for the stage CLIs in ``stages/``.
+
+A user mistake (a :class:`~emotion_lib.errors.UserError`) is printed as one
+line, ``error: <what and how to fix it>``, with exit status 2 and no traceback.
+Anything else is a bug in this project and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+from emotion_lib.errors import UserError
+
+# TensorFlow's C++ start-up chatter (oneDNN notices, CPU feature lines) hides the
+# messages that matter in `dvc repro` logs; warnings and errors still show.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+EXIT_USER_ERROR = 2
+
+
+def run_stage(main: Callable[[argparse.Namespace], None], parser: argparse.ArgumentParser,
+              argv: Sequence[str] | None = None) -> None:
+    """Parse arguments and run ``main``, turning user errors into one line on stderr and exit status 2."""
+    args = parser.parse_args(argv)
+    try:
+        main(args)
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(EXIT_USER_ERROR)
+    except KeyboardInterrupt:
+        print("error: interrupted; outputs are written atomically, so rerun `dvc repro` to finish", file=sys.stderr)
+        sys.exit(130)
+
+
+def parser_for(description: str, *, trial: bool = False) -> argparse.ArgumentParser:
+    """An argument parser with the options every stage shares (``--params``, and the trial name where needed)."""
+    parser = argparse.ArgumentParser(description=description)
+    if trial:
+        parser.add_argument("trial", help="trial name, a key of `trials` in params.yaml")
+    parser.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
+    return parser

@@ -1,0 +1,363 @@
+"""Typed, validated view of ``params.yaml``.
+
+``params.yaml`` is the single source of truth.  :func:`load_config` reads it
+once into frozen dataclasses, checking every key's type and range and turning
+an unknown key into an error that suggests the nearest known one (a typo such
+as ``model.dropuot`` must never be silently ignored).  The library itself takes
+explicit keyword arguments; only the stage CLIs touch these objects.
+
+:func:`stage_param_keys` says which params keys each DVC stage reads, so a test
+can check that ``dvc.yaml`` declares exactly those keys: a stage that reads an
+undeclared key would go stale silently.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from emotion_lib import EMOTIONS
+from emotion_lib.errors import UserError
+
+KNOWN_EXTENSIONS = ("jpeg", "jpg", "png", "bmp", "gif", "tif", "tiff", "webp")
+TRIAL_NAMES = ("baseline", "early_stopping", "augmentation", "dropout", "l2", "vgg16_features", "vgg16_finetune")
+VGG16_BLOCKS = ("block1", "block2", "block3", "block4", "block5")
+# The scratch stack (four conv+pool blocks and a final conv, all 3x3 valid) needs
+# 78 px: each valid 3x3 conv loses 2 px and each 2x2 pool halves (flooring).
+SCRATCH_MIN_SIZE = {"valid": 78, "same": 16}
+VGG16_MIN_SIZE = 32
+# Keys that shape a model; a trial that starts from another trial's model inherits them instead.
+ARCHITECTURE_KEYS = ("augmentation", "flatten_dropout", "block_dropout", "dense_units", "l2")
+
+
+@dataclasses.dataclass(frozen=True)
+class SyntheticConfig:
+    """The embedded FER-like dataset (stage ``synthesize``)."""
+
+    scale: float = 0.5
+
+    def validate(self) -> None:
+        _check(0 < self.scale <= 4, "synthetic.scale", self.scale, "a fraction of FER-2013's size in (0, 4]")
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    """Where the raw images are and how ``prepare`` cleans, splits and balances them."""
+
+    source: str = "folder"
+    raw_dir: str = "data/raw/synthetic"
+    csv_file: str = "fer2013.csv"
+    emotions: tuple[str, ...] = EMOTIONS
+    extensions: tuple[str, ...] = ("jpeg", "jpg", "png")
+    image_size: int = 48
+    val_fraction: float = 0.2
+    undersample: bool = True
+    samples_per_class: int | None = None
+
+    def validate(self) -> None:
+        _check(self.source in ("folder", "csv"), "data.source", self.source, "'folder' or 'csv'")
+        _check(bool(self.raw_dir), "data.raw_dir", self.raw_dir, "a folder path")
+        _check(len(self.emotions) >= 2, "data.emotions", list(self.emotions), "at least two emotions")
+        for emotion in self.emotions:
+            _check(emotion in EMOTIONS, "data.emotions", emotion, f"one of {', '.join(EMOTIONS)}")
+        _check(len(set(self.emotions)) == len(self.emotions), "data.emotions", list(self.emotions), "no repeats")
+        _check(len(self.extensions) > 0, "data.extensions", list(self.extensions), "a non-empty list, e.g. [jpg, png]")
+        for ext in self.extensions:
+            _check(ext.lower().lstrip(".") in KNOWN_EXTENSIONS, "data.extensions", ext,
+                   f"one of {', '.join(KNOWN_EXTENSIONS)}")
+        _check(8 <= self.image_size <= 512, "data.image_size", self.image_size, "an integer in [8, 512]")
+        _check(0 < self.val_fraction < 1, "data.val_fraction", self.val_fraction, "a fraction in (0, 1), e.g. 0.2")
+        if self.samples_per_class is not None:
+            _check(self.samples_per_class > 0, "data.samples_per_class", self.samples_per_class,
+                   "a positive integer, or null for the minority-class count")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """Input and shared layers of the scratch trials (and the VGG16 head's dropout)."""
+
+    image_size: int = 80
+    channels: int = 1
+    padding: str = "valid"
+    dropout: float = 0.5
+
+    def validate(self) -> None:
+        _check(self.channels in (1, 3), "model.channels", self.channels, "1 (grayscale) or 3 (RGB)")
+        _check(self.padding in SCRATCH_MIN_SIZE, "model.padding", self.padding, "'valid' or 'same'")
+        _check(0 <= self.dropout < 1, "model.dropout", self.dropout, "a rate in [0, 1)")
+        minimum = SCRATCH_MIN_SIZE.get(self.padding, 16)
+        if not minimum <= self.image_size <= 512:
+            hint = " or set model.padding: same" if self.padding == "valid" else ""
+            raise UserError(f"model.image_size: {self.image_size} is too small for {self.padding} padding; "
+                            f"use an integer in [{minimum}, 512]{hint}")
+
+
+@dataclasses.dataclass(frozen=True)
+class PretrainedConfig:
+    """Where the VGG16 backbone's weights come from, and its input size."""
+
+    weights: str = "imagenet"
+    strict: bool = False
+    image_size: int = 48
+
+    def validate(self) -> None:
+        _check(bool(self.weights), "pretrained.weights", self.weights, "imagenet, none, or a path to a Keras .h5")
+        _check(VGG16_MIN_SIZE <= self.image_size <= 512, "pretrained.image_size", self.image_size,
+               f"an integer in [{VGG16_MIN_SIZE}, 512] (VGG16 needs at least 32 px)")
+
+
+@dataclasses.dataclass(frozen=True)
+class ReduceLRConfig:
+    """ReduceLROnPlateau on val_loss, as in seed 002 (factor 0.2, patience 6, min_delta 1e-4)."""
+
+    enabled: bool = False
+    factor: float = 0.2
+    patience: int = 6
+    min_delta: float = 0.0001
+
+    def validate(self) -> None:
+        _check(0 < self.factor < 1, "train.reduce_lr.factor", self.factor, "a factor in (0, 1)")
+        _check(self.patience >= 1, "train.reduce_lr.patience", self.patience, "a positive integer")
+        _check(self.min_delta >= 0, "train.reduce_lr.min_delta", self.min_delta, "a non-negative number")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings every trial shares; per-trial ones (epochs, learning rate, patience) live in trials."""
+
+    batch_size: int = 32
+    class_weight: str = "none"
+    reduce_lr: ReduceLRConfig = dataclasses.field(default_factory=ReduceLRConfig)
+
+    def validate(self) -> None:
+        _check(1 <= self.batch_size <= 4096, "train.batch_size", self.batch_size, "a positive integer")
+        _check(self.class_weight in ("none", "balanced"), "train.class_weight", self.class_weight,
+               "'none' or 'balanced'")
+        self.reduce_lr.validate()
+
+
+@dataclasses.dataclass(frozen=True)
+class TrialConfig:
+    """One trial of the study: what the model factory and the trainer need beyond the shared sections."""
+
+    name: str
+    backbone: str = "scratch"
+    epochs: int = 10
+    learning_rate: float = 0.001
+    # EarlyStopping on val_loss with best weights restored; 0 trains for all epochs.
+    early_stopping_patience: int = 0
+    augmentation: bool = False
+    flatten_dropout: bool = False
+    block_dropout: float = 0.0
+    dense_units: int = 0
+    l2: float = 0.0
+    init_from: str | None = None
+    unfreeze: tuple[str, ...] = ()
+
+    def validate(self, all_trials: Mapping[str, Any]) -> None:
+        key = f"trials.{self.name}"
+        _check(self.backbone in ("scratch", "vgg16"), f"{key}.backbone", self.backbone, "'scratch' or 'vgg16'")
+        _check(0 <= self.block_dropout < 1, f"{key}.block_dropout", self.block_dropout, "a rate in [0, 1)")
+        _check(self.dense_units >= 0, f"{key}.dense_units", self.dense_units, "a non-negative integer")
+        _check(self.l2 >= 0, f"{key}.l2", self.l2, "a non-negative number")
+        _check(1 <= self.epochs <= 10000, f"{key}.epochs", self.epochs, "a positive integer")
+        _check(0 < self.learning_rate < 1, f"{key}.learning_rate", self.learning_rate, "a rate in (0, 1)")
+        _check(self.early_stopping_patience >= 0, f"{key}.early_stopping_patience", self.early_stopping_patience,
+               "a non-negative integer (0 turns early stopping off)")
+        if self.backbone == "vgg16":
+            _check(self.dense_units > 0 or self.init_from is not None, f"{key}.dense_units", self.dense_units,
+                   "a positive integer for VGG16's head")
+            _check(not self.flatten_dropout and self.block_dropout == 0 and self.l2 == 0, key, "scratch-only options",
+                   "no flatten_dropout, block_dropout or l2 on a VGG16 trial (its head uses model.dropout)")
+        else:
+            _check(not self.unfreeze, f"{key}.unfreeze", list(self.unfreeze), "empty for a scratch trial")
+            _check(self.l2 == 0 or self.dense_units > 0, f"{key}.l2", self.l2,
+                   "0 unless dense_units adds the Dense layer it regularises")
+        for block in self.unfreeze:
+            _check(block in VGG16_BLOCKS, f"{key}.unfreeze", block, f"one of {', '.join(VGG16_BLOCKS)}")
+        if self.init_from is not None:
+            _check(self.init_from in all_trials and self.init_from != self.name, f"{key}.init_from", self.init_from,
+                   f"another trial's name ({', '.join(t for t in all_trials if t != self.name)})")
+            base = all_trials[self.init_from]
+            _check(base.get("backbone", "scratch") == self.backbone, f"{key}.init_from", self.init_from,
+                   "a trial with the same backbone")
+
+    @property
+    def caches_features(self) -> bool:
+        """Whether the frozen VGG16 base can run once and the head train on its outputs (no augmentation)."""
+        return self.backbone == "vgg16" and self.init_from is None and not self.augmentation
+
+    @property
+    def uses_model_dropout(self) -> bool:
+        """Whether the model holds a Dropout(model.dropout) layer: the trials a dropout change must rerun."""
+        return self.flatten_dropout or (self.backbone == "vgg16" and self.init_from is None)
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """The whole of ``params.yaml``."""
+
+    seed: int = 42
+    synthetic: SyntheticConfig = dataclasses.field(default_factory=SyntheticConfig)
+    data: DataConfig = dataclasses.field(default_factory=DataConfig)
+    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+    pretrained: PretrainedConfig = dataclasses.field(default_factory=PretrainedConfig)
+    train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+    trials: Mapping[str, TrialConfig] = dataclasses.field(default_factory=dict)
+
+    def trial(self, name: str) -> TrialConfig:
+        """Return one trial's config, or a UserError listing the known trials."""
+        if name not in self.trials:
+            raise UserError(_unknown_message(f"trial '{name}'", name, self.trials, "trials"))
+        return self.trials[name]
+
+
+
+def load_config(path: str | Path = "params.yaml") -> Config:
+    """Read and validate ``params.yaml``; any problem is a one-line :class:`UserError`."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: params file not found; run from the repository root, where params.yaml lives")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise UserError(f"{path}: not valid YAML{where}; fix the syntax") from None
+    if not isinstance(raw, Mapping):
+        raise UserError(f"{path}: expected a mapping of sections at the top level")
+    return config_from_dict(raw)
+
+
+def config_from_dict(raw: Mapping[str, Any]) -> Config:
+    """Build a validated :class:`Config` from a params mapping (as parsed from YAML)."""
+    raw = dict(raw)
+    trials_raw = raw.pop("trials", None)
+    if not isinstance(trials_raw, Mapping) or not trials_raw:
+        raise UserError("trials: missing or empty; define the study's trials in params.yaml")
+    config = _build(Config, {**raw, "trials": {}}, prefix="")
+    trials = {}
+    for name, body in trials_raw.items():
+        if name not in TRIAL_NAMES:
+            raise UserError(_unknown_message(f"trials.{name}: unknown trial", name, TRIAL_NAMES, "trials"))
+        if not isinstance(body, Mapping):
+            raise UserError(f"trials.{name}: expected a mapping of the trial's settings")
+        inherited = sorted(set(body) & set(ARCHITECTURE_KEYS)) if body.get("init_from") else []
+        if inherited:
+            raise UserError(f"trials.{name}.{inherited[0]}: the architecture comes from init_from "
+                            f"'{body['init_from']}'; remove the key or drop init_from")
+        trial = _build(TrialConfig, {**body, "name": name}, prefix=f"trials.{name}")
+        trial.validate(trials_raw)
+        trials[name] = trial
+    return dataclasses.replace(config, trials=types.MappingProxyType(trials))
+
+
+def stage_param_keys(config: Config, stage: str, trial: str | None = None) -> list[str]:
+    """The params keys a stage reads, as ``dvc.yaml`` must declare them (sorted, deduplicated)."""
+    if stage == "synthesize":
+        keys = ["seed", "synthetic.scale"]
+    elif stage == "prepare":
+        keys = ["seed", *(f"data.{field.name}" for field in dataclasses.fields(DataConfig))]
+    elif stage == "weights":
+        keys = ["seed", "pretrained.weights", "pretrained.strict"]
+    elif stage == "train":
+        spec = config.trial(trial or "")
+        keys = ["seed", f"trials.{spec.name}", *(f"train.{field.name}" for field in dataclasses.fields(TrainConfig))]
+        if spec.init_from is None:
+            if spec.backbone == "scratch":
+                keys += ["model.image_size", "model.channels", "model.padding"]
+            else:
+                keys += ["pretrained.image_size"]
+        if spec.uses_model_dropout:
+            keys.append("model.dropout")
+    elif stage in ("evaluate", "summary"):
+        keys = ["trials"] if stage == "summary" else []
+    else:
+        raise ValueError(f"unknown stage {stage!r}")
+    return sorted(set(keys))
+
+
+# --- helpers -----------------------------------------------------------------------------------------------------
+
+
+def _check(ok: bool, key: str, value: Any, expected: str) -> None:
+    if not ok:
+        raise UserError(f"{key}: got {value!r}; expected {expected}")
+
+
+def _unknown_message(what: str, name: str, known: typing.Iterable[str], section: str) -> str:
+    known = list(known)
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
+    hint = f"did you mean '{close[0]}'? " if close else ""
+    return f"{what}; {hint}known {section}: {', '.join(known)}"
+
+
+def _build(cls: type, raw: Any, prefix: str) -> Any:
+    """Instantiate dataclass ``cls`` from ``raw``, type-checking every field and rejecting unknown keys."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, Mapping):
+        raise UserError(f"{prefix or 'params.yaml'}: expected a mapping, got {type(raw).__name__}")
+    fields = {field.name: field for field in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
+    for key in raw:
+        if key not in fields:
+            dotted = f"{prefix}.{key}" if prefix else str(key)
+            options = [name for name in fields if name != "name"]
+            close = difflib.get_close_matches(str(key), options, n=1, cutoff=0.5)
+            hint = f"did you mean '{prefix + '.' if prefix else ''}{close[0]}'? " if close else ""
+            where = prefix or "params.yaml"
+            raise UserError(f"{dotted}: unknown key; {hint}known keys in {where}: {', '.join(options)}")
+    values = {}
+    for name in fields:
+        if name not in raw:
+            continue
+        dotted = f"{prefix}.{name}" if prefix else name
+        values[name] = _coerce(hints[name], raw[name], dotted)
+    instance = cls(**values)
+    if hasattr(instance, "validate") and cls is not TrialConfig:
+        instance.validate()
+    return instance
+
+
+def _coerce(hint: Any, value: Any, key: str) -> Any:
+    """Check ``value`` against the type hint, converting lists to tuples and ints to floats where lossless."""
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        inner = [arg for arg in args if arg is not type(None)]
+        return _coerce(inner[0], value, key)
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, key)
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            raise UserError(f"{key}: got {value!r}; expected a list")
+        return tuple(_coerce(args[0], item, key) for item in value)
+    if origin is not None and issubclass(origin, Mapping):
+        return value
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise UserError(f"{key}: got {value!r}; expected true or false")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise UserError(f"{key}: got {value!r}; expected an integer")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise UserError(f"{key}: got {value!r}; expected a number")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise UserError(f"{key}: got {value!r}; expected a string")
+        return value
+    raise TypeError(f"unsupported type hint {hint!r} for {key}")

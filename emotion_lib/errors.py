@@ -1,0 +1,12 @@
+"""User-facing errors.
+
+A :class:`UserError` means the user's input (a path, a file, a param) is wrong
+and the message already says what to fix.  Stage CLIs print it as one line and
+exit non-zero instead of showing a traceback.
+"""
+
+from __future__ import annotations
+
+
+class UserError(ValueError):
+    """Bad input that the user can fix; the message names the path or key and the fix."""

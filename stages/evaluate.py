@@ -1,0 +1,34 @@
+"""Stage `evaluate@<trial>`: score the trained model on the held-out test split; write metrics, report and plots."""
+
+import json
+from pathlib import Path
+
+from emotion_lib.cli import parser_for, run_stage
+from emotion_lib.errors import UserError
+
+DATA_DIR = Path("data/prepared")
+# Training facts carried into the evaluation metrics and the summary table.
+TRAINING_KEYS = ("backbone", "backbone_source", "epochs_run", "train_seconds", "trainable_params", "total_params")
+
+
+def main(args) -> None:
+    from emotion_lib.evaluation import evaluate_model
+
+    trial = args.trial
+    train_metrics = Path("metrics/train") / trial / "metrics.json"
+    if not train_metrics.is_file():
+        raise UserError(f"{train_metrics}: missing; run `dvc repro train@{trial}` first")
+    logged = json.loads(train_metrics.read_text())
+    evaluate_model(
+        model_path=Path("models") / f"{trial}.keras",
+        data_dir=DATA_DIR,
+        trial=trial,
+        metrics_path=Path("metrics") / f"{trial}.json",
+        plots_dir=Path("plots") / trial,
+        extra={key: logged[key] for key in TRAINING_KEYS if key in logged},
+    )
+    print(f"evaluate@{trial}: wrote metrics/{trial}.json and plots/{trial}/")
+
+
+if __name__ == "__main__":
+    run_stage(main, parser_for(__doc__, trial=True))

@@ -1,0 +1,38 @@
+"""Stage `prepare`: clean, deduplicate, split and undersample the raw images into packed arrays."""
+
+from pathlib import Path
+
+from emotion_lib.cli import parser_for, run_stage
+
+OUT_DIR = Path("data/prepared")
+METRICS_PATH = Path("metrics/prepare.json")
+PLOTS_DIR = Path("plots/prepare")
+
+
+def main(args) -> None:
+    from emotion_lib.config import load_config
+    from emotion_lib.prepare import prepare_dataset
+
+    config = load_config(args.params)
+    data = config.data
+    raw_dir = Path(data.raw_dir)
+    report = prepare_dataset(
+        source=data.source,
+        raw_dir=raw_dir,
+        csv_path=raw_dir / data.csv_file,
+        emotions=data.emotions,
+        extensions=data.extensions,
+        image_size=data.image_size,
+        val_fraction=data.val_fraction,
+        undersample=data.undersample,
+        samples_per_class=data.samples_per_class,
+        seed=config.seed,
+        out_dir=OUT_DIR,
+        metrics_path=METRICS_PATH,
+        plots_dir=PLOTS_DIR,
+    )
+    print(f"prepare: {report}")
+
+
+if __name__ == "__main__":
+    run_stage(main, parser_for(__doc__))

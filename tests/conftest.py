@@ -1,0 +1,26 @@
+"""Shared pytest fixtures: the repository root, the real params, and a shrunk copy of them."""
+
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+# Keep TensorFlow quiet and single-threaded-deterministic in every test process and its children.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO_ROOT
+
+
+@pytest.fixture()
+def real_params() -> dict:
+    """A fresh copy of the real params.yaml as a dict, for tests that edit it."""
+    return copy.deepcopy(yaml.safe_load((REPO_ROOT / "params.yaml").read_text()))

@@ -1,0 +1,120 @@
+"""params.yaml loads into validated config objects; every bad value or typo is a one-line UserError."""
+
+from __future__ import annotations
+
+import pytest
+
+from emotion_lib.config import TRIAL_NAMES, config_from_dict, load_config, stage_param_keys
+from emotion_lib.errors import UserError
+
+
+def test_real_params_load(repo_root):
+    config = load_config(repo_root / "params.yaml")
+    assert tuple(config.trials) == TRIAL_NAMES
+    assert config.trial("vgg16_finetune").init_from == "vgg16_features"
+    assert config.trial("early_stopping").early_stopping_patience == 5
+    assert config.trial("baseline").early_stopping_patience == 0
+    assert config.trial("l2").block_dropout == pytest.approx(0.2)
+
+
+def _edit(params: dict, dotted: str, value) -> dict:
+    *parents, leaf = dotted.split(".")
+    node = params
+    for part in parents:
+        node = node[part]
+    node[leaf] = value
+    return params
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [
+        ("model.dropout", 1.0, "model.dropout"),
+        ("model.dropout", -0.1, "model.dropout"),
+        ("model.dropout", "half", "model.dropout"),
+        ("trials.early_stopping.epochs", 0, "trials.early_stopping.epochs"),
+        ("trials.early_stopping.early_stopping_patience", -1, "trials.early_stopping.early_stopping_patience"),
+        ("train.batch_size", -8, "train.batch_size"),
+        ("train.batch_size", 3.5, "train.batch_size"),
+        ("trials.vgg16_finetune.learning_rate", 0, "trials.vgg16_finetune.learning_rate"),
+        ("train.class_weight", "auto", "train.class_weight"),
+        ("train.reduce_lr.factor", 2, "train.reduce_lr.factor"),
+        ("data.val_fraction", 0, "data.val_fraction"),
+        ("data.val_fraction", 1.5, "data.val_fraction"),
+        ("data.emotions", ["angry", "contempt"], "data.emotions"),
+        ("data.extensions", ["jpg", "exe"], "data.extensions"),
+        ("data.extensions", [], "data.extensions"),
+        ("data.source", "parquet", "data.source"),
+        ("data.undersample", "yes", "data.undersample"),
+        ("data.samples_per_class", 0, "data.samples_per_class"),
+        ("model.image_size", 48, "model.image_size"),
+        ("model.padding", "causal", "model.padding"),
+        ("model.channels", 2, "model.channels"),
+        ("pretrained.image_size", 16, "pretrained.image_size"),
+        ("synthetic.scale", 0, "synthetic.scale"),
+        ("trials.dropout.backbone", "resnet", "trials.dropout.backbone"),
+        ("trials.vgg16_finetune.unfreeze", ["block9"], "trials.vgg16_finetune.unfreeze"),
+        ("trials.vgg16_finetune.init_from", "nonexistent", "trials.vgg16_finetune.init_from"),
+        ("trials.baseline.epochs", 0, "trials.baseline.epochs"),
+    ],
+)
+def test_bad_values_name_the_key(real_params, key, value, expected):
+    with pytest.raises(UserError) as info:
+        config_from_dict(_edit(real_params, key, value))
+    message = str(info.value)
+    assert expected in message
+    assert "\n" not in message
+
+
+def test_same_padding_allows_small_inputs(real_params):
+    _edit(real_params, "model.padding", "same")
+    config = config_from_dict(_edit(real_params, "model.image_size", 48))
+    assert config.model.image_size == 48
+
+
+def test_valid_padding_error_suggests_same_padding(real_params):
+    with pytest.raises(UserError, match="model.padding: same"):
+        config_from_dict(_edit(real_params, "model.image_size", 64))
+
+
+@pytest.mark.parametrize(
+    ("key", "suggestion"),
+    [
+        ("model.dropuot", "model.dropout"),
+        ("train.batch_sise", "train.batch_size"),
+        ("data.val_fracton", "data.val_fraction"),
+        ("trials.baseline.augmentaton", "trials.baseline.augmentation"),
+        ("sed", "seed"),
+    ],
+)
+def test_unknown_key_suggests_nearest(real_params, key, suggestion):
+    with pytest.raises(UserError) as info:
+        config_from_dict(_edit(real_params, key, 1))
+    assert f"{key}: unknown key" in str(info.value)
+    assert f"did you mean '{suggestion}'" in str(info.value)
+
+
+def test_unknown_trial_suggests_nearest(real_params):
+    real_params["trials"]["basline"] = real_params["trials"].pop("baseline")
+    with pytest.raises(UserError, match="did you mean 'baseline'"):
+        config_from_dict(real_params)
+
+
+def test_finetune_cannot_redefine_inherited_architecture(real_params):
+    with pytest.raises(UserError, match="trials.vgg16_finetune.augmentation"):
+        config_from_dict(_edit(real_params, "trials.vgg16_finetune.augmentation", True))
+
+
+def test_missing_and_malformed_params_files(tmp_path):
+    with pytest.raises(UserError, match="params file not found"):
+        load_config(tmp_path / "params.yaml")
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("seed: [1, 2\n")
+    with pytest.raises(UserError, match="not valid YAML"):
+        load_config(broken)
+
+
+def test_dropout_keys_only_for_trials_holding_dropout(repo_root):
+    config = load_config(repo_root / "params.yaml")
+    holding = {name for name in config.trials if "model.dropout" in stage_param_keys(config, "train", name)}
+    assert holding == {"dropout", "vgg16_features"}

@@ -1,0 +1,144 @@
+"""dvc.yaml declares exactly the params keys each stage reads, and every declared key exists.
+
+A stage that reads a key it does not declare goes stale silently when that key
+changes; a stage that declares a key it does not read reruns for nothing.  The
+declared keys come from DVC's own parser (so foreach expansion is the real
+one); the keys read come from running each stage CLI on a recording proxy of
+the config with the library call replaced by a stub.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import types
+from collections.abc import Mapping
+from pathlib import Path
+
+import pytest
+import yaml
+
+from emotion_lib import config as config_module
+from emotion_lib.config import load_config, stage_param_keys
+
+TRIALS = ["baseline", "early_stopping", "augmentation", "dropout", "l2", "vgg16_features", "vgg16_finetune"]
+
+
+@pytest.fixture(scope="module")
+def declared(repo_root) -> dict[str, list[str]]:
+    from dvc.repo import Repo
+
+    with Repo(str(repo_root)) as repo:
+        result = {}
+        for stage in repo.index.stages:
+            keys = []
+            for dep in stage.deps:
+                if hasattr(dep, "params") and Path(dep.def_path).name == "params.yaml":
+                    keys.extend(dep.params)
+            result[stage.addressing] = sorted(set(keys))
+    return result
+
+
+def _lookup(tree: Mapping, dotted: str):
+    node = tree
+    for part in dotted.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            raise KeyError(dotted)
+        node = node[part]
+    return node
+
+
+def test_every_stage_expected(declared):
+    expected = {"synthesize", "prepare", "weights", "summary"}
+    expected |= {f"train@{t}" for t in TRIALS} | {f"evaluate@{t}" for t in TRIALS}
+    assert set(declared) == expected
+
+
+def test_every_declared_key_exists(declared, repo_root):
+    params = yaml.safe_load((repo_root / "params.yaml").read_text())
+    for stage, keys in declared.items():
+        for key in keys:
+            try:
+                _lookup(params, key)
+            except KeyError:
+                pytest.fail(f"{stage} declares {key}, which params.yaml lacks")
+
+
+def _split(address: str) -> tuple[str, str | None]:
+    stage, _, trial = address.partition("@")
+    return stage, trial or None
+
+
+def test_declared_keys_match_the_config_contract(declared, repo_root):
+    config = load_config(repo_root / "params.yaml")
+    for address, keys in declared.items():
+        stage, trial = _split(address)
+        assert keys == stage_param_keys(config, stage, trial), address
+
+
+class _Recorder:
+    """Wraps a config object and records the dotted path of every leaf value read through it."""
+
+    def __init__(self, target, path: str, reads: set[str]):
+        object.__setattr__(self, "_target", target)
+        object.__setattr__(self, "_path", path)
+        object.__setattr__(self, "_reads", reads)
+
+    def _wrap(self, value, path: str):
+        if dataclasses.is_dataclass(value) or isinstance(value, Mapping):
+            return _Recorder(value, path, self._reads)
+        self._reads.add(path)
+        return value
+
+    def __getattr__(self, name: str):
+        value = getattr(self._target, name)
+        if isinstance(value, types.MethodType):
+            # Run the method with this proxy as `self`, so what it reads is recorded too.
+            return types.MethodType(value.__func__, self)
+        return self._wrap(value, f"{self._path}.{name}" if self._path else name)
+
+    def __getitem__(self, key):
+        return self._wrap(self._target[key], f"{self._path}.{key}")
+
+    def __iter__(self):
+        self._reads.add(self._path)
+        return iter(self._target)
+
+    def __contains__(self, key):
+        return key in self._target
+
+    def __len__(self):
+        return len(self._target)
+
+
+# The library entry point each stage calls, replaced by a stub that swallows its arguments.
+STAGE_CALLS = {
+    "synthesize": ("emotion_lib.synthetic", "synthesize_dataset", {"total": 0}),
+    "prepare": ("emotion_lib.prepare", "prepare_dataset", {}),
+    "weights": ("emotion_lib.pretrained", "resolve_vgg16_weights", {"source": "random"}),
+    "train": ("emotion_lib.trials", "run_trial", {}),
+    "summary": ("emotion_lib.summary", "summarize", {}),
+}
+
+
+def _covered(read: str, declared_keys: list[str]) -> bool:
+    return any(read == key or read.startswith(key + ".") for key in declared_keys)
+
+
+@pytest.mark.parametrize("address", ["synthesize", "prepare", "weights", "summary", *(f"train@{t}" for t in TRIALS)])
+def test_stage_reads_only_declared_keys(address, declared, repo_root, monkeypatch):
+    stage, trial = _split(address)
+    module_name, function_name, result = STAGE_CALLS[stage]
+    importlib.import_module(module_name)
+    monkeypatch.setattr(f"{module_name}.{function_name}", lambda **kwargs: result)
+    reads: set[str] = set()
+    real = load_config(repo_root / "params.yaml")
+    monkeypatch.setattr(config_module, "load_config", lambda path="params.yaml": _Recorder(real, "", reads))
+    stage_module = importlib.import_module(f"stages.{stage}")
+    args = types.SimpleNamespace(params=str(repo_root / "params.yaml"), trial=trial)
+    stage_module.main(args)
+    assert reads, "the recorder saw no reads; the test is not observing the stage"
+    undeclared = sorted(read for read in reads if not _covered(read, declared[address]))
+    assert not undeclared, f"{address} reads undeclared params keys: {undeclared}"
+    unread = sorted(key for key in declared[address] if not any(_covered(read, [key]) for read in reads))
+    assert not unread, f"{address} declares params keys it never reads: {unread}"

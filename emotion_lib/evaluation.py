@@ -1,0 +1,475 @@
+"""Test-set evaluation of one trained trial: metrics JSON, text report and plots.
+
+``evaluate_model`` is what the ``evaluate@<trial>`` stage runs.  It feeds the
+prepared 48x48 grayscale test images through a saved Keras model and writes
+
+* ``metrics/<trial>.json`` - accuracy, loss, macro/weighted averages,
+  per-class precision/recall/F1/support/AUC and macro AUC (DVC metrics);
+* ``<plots_dir>/classification_report.txt`` - the seed study's
+  ``classification_report(digits=4)`` layout, with emotion names instead of
+  class indices;
+* ``<plots_dir>/confusion.csv`` - one ``actual,predicted`` row per test image
+  for DVC's ``confusion`` templates;
+* ``<plots_dir>/roc.csv`` - long-format one-vs-rest ROC points
+  (``emotion,fpr,tpr``) for the ``dvc_plots_template/roc.json`` template;
+* ``<plots_dir>/confusion.png`` and ``<plots_dir>/roc.png`` - static figures.
+
+``compute_metrics`` and ``classification_report_text`` are pure functions of
+label/probability arrays so they can be tested without TensorFlow.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib
+import importlib.util
+import io
+import json
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import (
+    accuracy_score,
+    classification_report,
+    confusion_matrix,
+    precision_recall_fscore_support,
+    roc_auc_score,
+    roc_curve,
+)
+
+from emotion_lib import plotting
+from emotion_lib.atomic import write_json, write_text
+from emotion_lib.errors import UserError
+
+FLOAT_DECIMALS = 6
+"""Floats in the metrics JSON are rounded to this many decimals so that diffs stay readable and stable."""
+
+PROBABILITY_EPSILON = 1e-7
+"""Clip for log(p) in the loss; the same epsilon Keras uses, so our loss matches ``model.evaluate``."""
+
+ROW_SUM_TOLERANCE = 1e-2
+"""How far a model's output rows may sum away from 1 before we refuse to treat them as probabilities."""
+
+
+def _round_floats(value: Any, decimals: int = FLOAT_DECIMALS) -> Any:
+    """Return ``value`` with every float rounded and numpy scalars turned into plain Python numbers.
+
+    NaN and infinities become ``None`` because JSON has no spelling for them
+    and DVC's metrics parser would reject the file.
+    """
+    if isinstance(value, Mapping):
+        return {str(k): _round_floats(v, decimals) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_round_floats(v, decimals) for v in value]
+    if isinstance(value, np.ndarray):
+        return [_round_floats(v, decimals) for v in value.tolist()]
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        value = float(value)
+        if not math.isfinite(value):
+            return None
+        # Adding 0.0 turns a rounded -0.0 into 0.0 so the JSON never shows "-0.0".
+        return round(value, decimals) + 0.0
+    return value
+
+
+def _validate_arrays(
+    y_true: np.ndarray, probabilities: np.ndarray, emotions: Sequence[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Check shapes and label range; return ``y_true`` as int64 and ``probabilities`` as float64."""
+    n_classes = len(emotions)
+    if n_classes < 2:
+        raise ValueError(f"need at least two emotions, got {list(emotions)!r}")
+    if len(set(emotions)) != n_classes:
+        raise ValueError(f"emotion names must be unique, got {list(emotions)!r}")
+    y = np.asarray(y_true)
+    p = np.asarray(probabilities, dtype=np.float64)
+    if y.ndim != 1:
+        raise ValueError(f"y_true must be 1-D, got shape {y.shape}")
+    if not np.issubdtype(y.dtype, np.integer):
+        raise ValueError(f"y_true must hold integer class indices, got dtype {y.dtype}")
+    if p.ndim != 2 or p.shape != (y.shape[0], n_classes):
+        raise ValueError(f"probabilities must have shape ({y.shape[0]}, {n_classes}), got {p.shape}")
+    if y.shape[0] == 0:
+        raise ValueError("cannot compute metrics on an empty test set")
+    if y.min() < 0 or y.max() >= n_classes:
+        raise ValueError(f"labels must lie in 0..{n_classes - 1}, found {int(y.min())}..{int(y.max())}")
+    if not np.all(np.isfinite(p)):
+        raise ValueError("probabilities contain NaN or infinity (did training diverge?)")
+    return y.astype(np.int64), p
+
+
+def _one_vs_rest(y: np.ndarray, p: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, float] | None:
+    """Return class ``k``'s one-vs-rest ROC curve and AUC, or ``None`` when it is undefined.
+
+    AUC needs both positives and negatives: a class absent from the test
+    labels (or the only class present) has no ROC curve, and sklearn would
+    raise or warn instead of answering.
+    """
+    positives = y == k
+    if positives.all() or not positives.any():
+        return None
+    fpr, tpr, _ = roc_curve(positives, p[:, k])
+    return fpr, tpr, float(roc_auc_score(positives, p[:, k]))
+
+
+def compute_metrics(
+    *,
+    y_true: np.ndarray,
+    probabilities: np.ndarray,
+    emotions: Sequence[str],
+    loss: float | None,
+) -> dict:
+    """Compute the evaluation metrics of one trial from labels and predicted class probabilities.
+
+    Returns a JSON-ready dict with ``accuracy``, ``loss`` (omitted when
+    ``None``), ``macro_avg`` and ``weighted_avg`` (``precision``, ``recall``,
+    ``f1``), ``per_class.<emotion>`` (``precision``, ``recall``, ``f1``,
+    ``support``, ``auc``), ``macro_auc`` and ``test_size``.  Floats are
+    rounded to :data:`FLOAT_DECIMALS`.
+
+    Precision/recall/F1 use ``zero_division=0`` like the seed's reports (the
+    seed's L2 trial predicts only two classes).  A class absent from
+    ``y_true`` has an undefined AUC, written as ``null``; ``macro_auc`` is the
+    unweighted mean over the classes whose AUC is defined (``null`` if none),
+    matching sklearn's one-vs-rest macro AUC whenever every class is present.
+    """
+    y, p = _validate_arrays(y_true, probabilities, emotions)
+    labels = list(range(len(emotions)))
+    y_pred = p.argmax(axis=1)
+
+    precision, recall, f1, support = precision_recall_fscore_support(
+        y, y_pred, labels=labels, average=None, zero_division=0
+    )
+    per_class: dict[str, dict[str, Any]] = {}
+    aucs: list[float] = []
+    for k, name in enumerate(emotions):
+        curve = _one_vs_rest(y, p, k)
+        auc = None if curve is None else curve[2]
+        if auc is not None:
+            aucs.append(auc)
+        per_class[name] = {
+            "precision": precision[k],
+            "recall": recall[k],
+            "f1": f1[k],
+            "support": int(support[k]),
+            "auc": auc,
+        }
+
+    averages = {}
+    for average in ("macro", "weighted"):
+        avg_p, avg_r, avg_f, _ = precision_recall_fscore_support(
+            y, y_pred, labels=labels, average=average, zero_division=0
+        )
+        averages[f"{average}_avg"] = {"precision": avg_p, "recall": avg_r, "f1": avg_f}
+
+    metrics: dict[str, Any] = {
+        "accuracy": accuracy_score(y, y_pred),
+        **averages,
+        "per_class": per_class,
+        "macro_auc": float(np.mean(aucs)) if aucs else None,
+        "test_size": int(y.shape[0]),
+    }
+    if loss is not None:
+        metrics["loss"] = float(loss)
+    return _round_floats(metrics)
+
+
+def classification_report_text(*, y_true: np.ndarray, y_pred: np.ndarray, emotions: Sequence[str]) -> str:
+    """Return sklearn's text classification report (``digits=4``, as in the seed) with emotion names as row labels.
+
+    Every emotion gets a row, even one with no support or no predictions,
+    so reports of different trials line up row by row.
+    """
+    y = np.asarray(y_true)
+    pred = np.asarray(y_pred)
+    if y.shape != pred.shape or y.ndim != 1:
+        raise ValueError(f"y_true and y_pred must be 1-D and equally long, got {y.shape} and {pred.shape}")
+    return classification_report(
+        y,
+        pred,
+        labels=list(range(len(emotions))),
+        target_names=list(emotions),
+        digits=4,
+        zero_division=0,
+    )
+
+
+def sparse_categorical_crossentropy(y_true: np.ndarray, probabilities: np.ndarray) -> float:
+    """Mean cross-entropy of integer labels under predicted probabilities, clipped like Keras."""
+    p = np.clip(np.asarray(probabilities, dtype=np.float64), PROBABILITY_EPSILON, 1.0 - PROBABILITY_EPSILON)
+    picked = p[np.arange(p.shape[0]), np.asarray(y_true, dtype=np.int64)]
+    return float(-np.mean(np.log(picked)))
+
+
+def _backbone_note(extra: Mapping[str, Any] | None) -> str | None:
+    """Return the backbone source recorded for VGG16 trials (e.g. "random (ImageNet weights unavailable)")."""
+    if not extra:
+        return None
+    source = extra.get("backbone_source")
+    return None if source in (None, "") else str(source)
+
+
+def _load_test_set(data_dir: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Read ``test.npz`` and ``meta.json`` from the prepared data directory and validate them."""
+    npz_path = data_dir / "test.npz"
+    meta_path = data_dir / "meta.json"
+    for path in (npz_path, meta_path):
+        if not path.is_file():
+            raise UserError(f"{path} not found: prepare the data first (run `dvc repro prepare`)")
+    try:
+        meta = json.loads(meta_path.read_text())
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{meta_path} is not valid JSON ({exc}); re-run `dvc repro prepare`") from exc
+    emotions = meta.get("emotions") if isinstance(meta, dict) else None
+    if not isinstance(emotions, list) or not all(isinstance(e, str) for e in emotions) or len(emotions) < 2:
+        raise UserError(f"{meta_path} must contain an 'emotions' list of class names; re-run `dvc repro prepare`")
+    try:
+        with np.load(npz_path, allow_pickle=False) as npz:
+            missing = {"images", "labels"} - set(npz.files)
+            if missing:
+                raise UserError(f"{npz_path} lacks array(s) {sorted(missing)}; re-run `dvc repro prepare`")
+            images = npz["images"]
+            labels = npz["labels"]
+    except UserError:
+        raise
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{npz_path} is not a readable .npz file ({exc}); re-run `dvc repro prepare`") from exc
+    if images.ndim != 3 or images.dtype != np.uint8:
+        raise UserError(f"{npz_path}: 'images' must be uint8 of shape (N, H, W), got {images.dtype} {images.shape}")
+    if labels.ndim != 1 or labels.shape[0] != images.shape[0] or not np.issubdtype(labels.dtype, np.integer):
+        raise UserError(f"{npz_path}: 'labels' must be {images.shape[0]} integers, got {labels.dtype} {labels.shape}")
+    if labels.shape[0] == 0:
+        raise UserError(f"{npz_path} holds no test images; check the prepare params")
+    if labels.min() < 0 or labels.max() >= len(emotions):
+        raise UserError(f"{npz_path}: labels outside 0..{len(emotions) - 1} for the emotions in {meta_path}")
+    return images, labels.astype(np.int64), emotions
+
+
+def _register_custom_layers() -> None:
+    """Import ``emotion_lib.models`` when it exists so its custom Keras layers are registered for loading.
+
+    Only a missing module is tolerated; an error inside an existing module
+    is a real bug and must surface instead of a confusing "unknown layer".
+    """
+    if importlib.util.find_spec("emotion_lib.models") is not None:
+        importlib.import_module("emotion_lib.models")
+
+
+def _model_input_size(model: Any, native: tuple[int, int]) -> tuple[int, int, int]:
+    """Return the (height, width, channels) the model expects; unspecified sizes fall back to the native images."""
+    shape = model.input_shape
+    if isinstance(shape, list):
+        if len(shape) != 1:
+            raise ValueError(f"expected a single-input model, got input shapes {shape}")
+        shape = shape[0]
+    if len(shape) != 4:
+        raise ValueError(f"expected an image model with input (batch, H, W, C), got {shape}")
+    _, height, width, channels = shape
+    return (height or native[0], width or native[1], channels or 1)
+
+
+def predict_probabilities(model: Any, images: np.ndarray, *, batch_size: int = 64) -> np.ndarray:
+    """Run ``model`` on uint8 grayscale images (N, H, W) and return class probabilities as float64.
+
+    Images are resized bilinearly to the model's input size and the gray
+    channel is replicated to its channel count inside a tf.data pipeline, one
+    batch at a time, so a 180x180x3 VGG16 input never has to hold the whole
+    upscaled test set in memory.  Pixel values stay in 0..255 because every
+    model in this project rescales internally, as the seed's did.
+    """
+    import tensorflow as tf
+
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    height, width, channels = _model_input_size(model, images.shape[1:3])
+
+    def to_model_input(batch: tf.Tensor) -> tf.Tensor:
+        x = tf.cast(batch, tf.float32)[..., tf.newaxis]
+        if (height, width) != tuple(images.shape[1:3]):
+            x = tf.image.resize(x, (height, width), method="bilinear")
+        if channels != 1:
+            x = tf.repeat(x, repeats=channels, axis=-1)
+        return x
+
+    dataset = (
+        tf.data.Dataset.from_tensor_slices(images)
+        .batch(batch_size)
+        .map(to_model_input, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        .prefetch(tf.data.AUTOTUNE)
+    )
+    probabilities = np.asarray(model.predict(dataset, verbose=0), dtype=np.float64)
+    if probabilities.ndim != 2 or probabilities.shape[0] != images.shape[0]:
+        raise ValueError(f"model returned shape {probabilities.shape} for {images.shape[0]} images")
+    row_sums = probabilities.sum(axis=1)
+    if np.any(probabilities < -1e-6) or np.any(np.abs(row_sums - 1.0) > ROW_SUM_TOLERANCE):
+        raise ValueError(
+            "model outputs are not probabilities (rows must be non-negative and sum to 1): "
+            "the final layer must use a softmax activation"
+        )
+    return probabilities
+
+
+def _write_confusion_csv(path: Path, y_true: np.ndarray, y_pred: np.ndarray, emotions: Sequence[str]) -> None:
+    """Write one ``actual,predicted`` row per test image, with emotion names, atomically."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["actual", "predicted"])
+    writer.writerows((emotions[a], emotions[b]) for a, b in zip(y_true.tolist(), y_pred.tolist(), strict=True))
+    write_text(path, buffer.getvalue())
+
+
+def _write_roc_csv(path: Path, curves: Mapping[str, tuple[np.ndarray, np.ndarray, float] | None]) -> None:
+    """Write the one-vs-rest ROC points in long format (``emotion,fpr,tpr``); undefined curves are left out."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["emotion", "fpr", "tpr"])
+    for name, curve in curves.items():
+        if curve is None:
+            continue
+        fpr, tpr, _ = curve
+        writer.writerows((name, f"{f:.6g}", f"{t:.6g}") for f, t in zip(fpr.tolist(), tpr.tolist(), strict=True))
+    write_text(path, buffer.getvalue())
+
+
+def _title(trial: str, what: str, backbone: str | None) -> str:
+    """Figure title naming the trial, and the backbone source for VGG16 trials."""
+    title = f"{trial}: {what}"
+    return f"{title}\nbackbone: {backbone}" if backbone else title
+
+
+def write_evaluation_outputs(
+    *,
+    y_true: np.ndarray,
+    probabilities: np.ndarray,
+    emotions: Sequence[str],
+    loss: float | None,
+    trial: str,
+    metrics_path: Path,
+    plots_dir: Path,
+    extra: Mapping[str, Any] | None = None,
+) -> dict:
+    """Compute the metrics and write the metrics JSON, text report, CSVs and PNGs for one trial.
+
+    Split from :func:`evaluate_model` so that everything except the Keras
+    forward pass can be exercised without TensorFlow.  Keys in ``extra``
+    (``backbone_source``, ``epochs_run``, ``trainable_params``, ...) are
+    copied into the metrics JSON; they may not shadow a computed metric.
+    """
+    metrics = compute_metrics(y_true=y_true, probabilities=probabilities, emotions=emotions, loss=loss)
+    extra = dict(extra or {})
+    clashes = sorted(set(extra) & set(metrics))
+    if clashes:
+        raise ValueError(f"extra keys {clashes} would overwrite computed metrics")
+    metrics.update(_round_floats(extra))
+
+    y = np.asarray(y_true, dtype=np.int64)
+    p = np.asarray(probabilities, dtype=np.float64)
+    y_pred = p.argmax(axis=1)
+    backbone = _backbone_note(extra)
+    plots_dir = Path(plots_dir)
+
+    header = [f"trial: {trial}"]
+    if backbone:
+        header.append(f"backbone: {backbone}")
+    header.append(f"test images: {y.shape[0]}")
+    if loss is not None:
+        header.append(f"loss: {loss:.4f}")
+    report = classification_report_text(y_true=y, y_pred=y_pred, emotions=emotions)
+    write_text(plots_dir / "classification_report.txt", "\n".join(header) + "\n\n" + report)
+
+    _write_confusion_csv(plots_dir / "confusion.csv", y, y_pred, emotions)
+    counts = confusion_matrix(y, y_pred, labels=list(range(len(emotions))))
+    plotting.save_png(
+        plotting.confusion_heatmap(
+            counts,
+            emotions,
+            title=_title(trial, f"confusion matrix, row-normalised (accuracy {metrics['accuracy']:.4f})", backbone),
+        ),
+        plots_dir / "confusion.png",
+    )
+
+    curves = {name: _one_vs_rest(y, p, k) for k, name in enumerate(emotions)}
+    _write_roc_csv(plots_dir / "roc.csv", curves)
+    macro_auc = metrics["macro_auc"]
+    macro_text = "n/a" if macro_auc is None else f"{macro_auc:.4f}"
+    plotting.save_png(
+        plotting.roc_curves(curves, title=_title(trial, f"one-vs-rest ROC (macro AUC {macro_text})", backbone)),
+        plots_dir / "roc.png",
+    )
+
+    # The metrics file goes last: DVC treats it as the stage's headline output, and a crash
+    # while plotting must not leave fresh metrics beside stale plots.
+    write_json(metrics_path, metrics)
+    return metrics
+
+
+def evaluate_model(
+    *,
+    model_path: Path,
+    data_dir: Path,
+    trial: str,
+    metrics_path: Path,
+    plots_dir: Path,
+    batch_size: int = 64,
+    extra: dict | None = None,
+) -> dict:
+    """Evaluate the saved model of ``trial`` on the prepared test set and write all evaluation outputs.
+
+    Loads ``model_path`` with ``safe_mode=True`` (after importing
+    ``emotion_lib.models`` so its custom layers are known), reads
+    ``data_dir/test.npz`` and ``data_dir/meta.json``, predicts in batches of
+    ``batch_size`` and writes ``metrics_path`` plus ``classification_report.txt``,
+    ``confusion.csv``, ``confusion.png``, ``roc.csv`` and ``roc.png`` under
+    ``plots_dir``.  Returns the metrics dict that was written.
+    """
+    model_path = Path(model_path)
+    data_dir = Path(data_dir)
+    if not model_path.is_file():
+        raise UserError(f"model file {model_path} not found: train the trial first (run `dvc repro train@{trial}`)")
+    images, labels, emotions = _load_test_set(data_dir)
+
+    import keras
+
+    _register_custom_layers()
+    try:
+        model = keras.models.load_model(model_path, safe_mode=True)
+    except (OSError, ValueError, TypeError) as exc:
+        raise UserError(
+            f"cannot load model {model_path} ({type(exc).__name__}: {exc}); re-train it with `dvc repro train@{trial}`"
+        ) from exc
+    n_outputs = model.output_shape[-1]
+    if n_outputs != len(emotions):
+        raise UserError(
+            f"model {model_path} predicts {n_outputs} classes but {data_dir / 'meta.json'} lists {len(emotions)} "
+            f"emotions; re-train it on the current data with `dvc repro train@{trial}`"
+        )
+
+    probabilities = predict_probabilities(model, images, batch_size=batch_size)
+    loss = sparse_categorical_crossentropy(labels, probabilities)
+    return write_evaluation_outputs(
+        y_true=labels,
+        probabilities=probabilities,
+        emotions=emotions,
+        loss=loss,
+        trial=trial,
+        metrics_path=Path(metrics_path),
+        plots_dir=Path(plots_dir),
+        extra=extra,
+    )
+
+
+__all__ = [
+    "classification_report_text",
+    "compute_metrics",
+    "evaluate_model",
+    "predict_probabilities",
+    "sparse_categorical_crossentropy",
+    "write_evaluation_outputs",
+]

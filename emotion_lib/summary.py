@@ -1,0 +1,282 @@
+"""Cross-trial comparison: one table, one JSON and one chart over all seven trials.
+
+``summarize`` is what the final ``summary`` stage runs.  It reads every
+trial's evaluation metrics (``metrics/<trial>.json`` from
+:mod:`emotion_lib.evaluation`) and, when given, its training summary
+(epochs run, training time, trainable parameters, backbone source), and
+writes
+
+* ``metrics/summary.md`` - a markdown table of all trials, with the seed
+  study's reported accuracy beside ours for reference;
+* ``metrics/summary.json`` - per-trial accuracy, macro F1, macro AUC and seed
+  accuracy, plus the best trial (a DVC metrics file);
+* ``plots/summary/comparison.png`` - grouped bars of accuracy and macro F1;
+* ``plots/summary/comparison.csv`` - the same numbers as ``trial,metric,value``
+  rows for DVC's bar templates.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from emotion_lib import EMOTIONS, plotting
+from emotion_lib.atomic import write_json, write_text
+from emotion_lib.errors import UserError
+
+SEED_REPORTED_ACCURACY: dict[str, float] = {
+    "baseline": 0.3791,
+    "early_stopping": 0.3824,
+    "augmentation": 0.3481,
+    "dropout": 0.3431,
+    "l2": 0.1242,
+    "vgg16_features": 0.4641,
+    "vgg16_finetune": 0.5033,
+}
+"""Test accuracy per trial as reported by the seed study (sections 5-6): 306 test images, 180x180x3 inputs."""
+
+NA = "n/a"
+"""How a value that a trial did not record is shown in the markdown table."""
+
+SEED_CAPTION = (
+    "Seed accuracy is the number the seed study reported for the same trial on real FER-2013 images "
+    "(undersampled, 306 test images, 180×180×3 inputs); our columns come from whatever data and params this "
+    "run used, so compare trends across trials rather than absolute values."
+)
+
+
+def _read_json(path: Path, what: str, fix: str) -> dict:
+    """Read a JSON object from ``path`` or raise a :class:`UserError` that names the file and the fix."""
+    if not path.is_file():
+        raise UserError(f"{what} {path} not found; {fix}")
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{what} {path} is not valid JSON ({exc}); {fix}") from exc
+    if not isinstance(data, dict):
+        raise UserError(f"{what} {path} must hold a JSON object; {fix}")
+    return data
+
+
+def _number(value: Any) -> float | None:
+    """Return ``value`` as a finite float, or ``None`` when it is missing or not a number."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _get(data: Mapping[str, Any], *keys: str) -> Any:
+    """Follow nested ``keys`` through dicts; ``None`` as soon as one is missing."""
+    for key in keys:
+        if not isinstance(data, Mapping) or key not in data:
+            return None
+        data = data[key]
+    return data
+
+
+def _fmt_float(value: Any, digits: int = 4) -> str:
+    number = _number(value)
+    return NA if number is None else f"{number:.{digits}f}"
+
+
+def _fmt_int(value: Any) -> str:
+    number = _number(value)
+    return NA if number is None else f"{int(round(number)):,}"
+
+
+def _fmt_seconds(value: Any) -> str:
+    """Training time as seconds below a minute and as ``1h 02m 03s``-style text above."""
+    number = _number(value)
+    if number is None:
+        return NA
+    if number < 60:
+        return f"{number:.1f} s"
+    total = int(round(number))
+    hours, rest = divmod(total, 3600)
+    minutes, seconds = divmod(rest, 60)
+    return f"{hours}h {minutes:02d}m {seconds:02d}s" if hours else f"{minutes}m {seconds:02d}s"
+
+
+def _fmt_text(value: Any) -> str:
+    if value is None or value == "":
+        return NA
+    # A pipe would end the markdown cell early.
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def _emotion_columns(metrics: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """Emotions that appear in any trial's ``per_class``, in the canonical EMOTIONS order first."""
+    seen: list[str] = []
+    for data in metrics.values():
+        per_class = data.get("per_class")
+        if isinstance(per_class, Mapping):
+            seen.extend(name for name in per_class if name not in seen)
+    canonical = [e for e in EMOTIONS if e in seen]
+    return canonical + [e for e in seen if e not in canonical]
+
+
+def _training_value(train: Mapping[str, Any], metrics: Mapping[str, Any], key: str) -> Any:
+    """Prefer the training summary's value; fall back to the copy evaluation stored from its ``extra``."""
+    value = train.get(key)
+    return metrics.get(key) if value is None else value
+
+
+def _markdown(rows: list[dict[str, Any]], emotions: list[str], best: str | None) -> str:
+    """Render the comparison table, its caption and a per-class F1 legend line as markdown."""
+    header = (
+        ["trial", "accuracy", "seed accuracy", "macro F1", "macro AUC"]
+        + [f"F1 {e}" for e in emotions]
+        + ["epochs run", "training time", "trainable params", "backbone"]
+    )
+    align = ["---"] + ["---:"] * (4 + len(emotions) + 3) + ["---"]
+    lines = [
+        "# Trial comparison",
+        "",
+        "| " + " | ".join(header) + " |",
+        "| " + " | ".join(align) + " |",
+    ]
+    for row in rows:
+        name = f"**{row['trial']}**" if row["trial"] == best else row["trial"]
+        cells = [
+            _fmt_text(name),
+            _fmt_float(row["accuracy"]),
+            _fmt_float(row["seed_accuracy"]),
+            _fmt_float(row["macro_f1"]),
+            _fmt_float(row["macro_auc"]),
+            *(_fmt_float(row["per_class_f1"].get(e)) for e in emotions),
+            _fmt_int(row["epochs_run"]) if _number(row["epochs_run"]) is not None else _fmt_text(row["epochs_run"]),
+            _fmt_seconds(row["train_seconds"]),
+            _fmt_int(row["trainable_params"]),
+            _fmt_text(row["backbone_source"]),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", SEED_CAPTION]
+    if best is not None:
+        lines += ["", f"Best trial by accuracy (ties broken by macro F1): **{best}**."]
+    return "\n".join(lines) + "\n"
+
+
+def _comparison_csv(rows: list[dict[str, Any]]) -> str:
+    """``trial,metric,value`` rows (accuracy and macro F1 per trial), skipping values a trial lacks."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["trial", "metric", "value"])
+    for row in rows:
+        for metric in ("accuracy", "macro_f1"):
+            value = _number(row[metric])
+            if value is not None:
+                writer.writerow([row["trial"], metric, f"{value:.6f}"])
+    return buffer.getvalue()
+
+
+def _best_trial(rows: list[dict[str, Any]]) -> str | None:
+    """Trial with the highest accuracy, then macro F1; the earliest in the given order wins exact ties."""
+    scored = [
+        (_number(r["accuracy"]), _number(r["macro_f1"]) or 0.0, -i, r["trial"])
+        for i, r in enumerate(rows)
+        if _number(r["accuracy"]) is not None
+    ]
+    return max(scored)[3] if scored else None
+
+
+def summarize(
+    *,
+    metrics_paths: Mapping[str, Path],
+    train_metrics_paths: Mapping[str, Path] | None,
+    out_markdown: Path,
+    out_json: Path,
+    out_plot: Path,
+    out_csv: Path | None = None,
+) -> dict:
+    """Compare all trials and write the markdown table, summary JSON, comparison chart and (optionally) CSV.
+
+    ``metrics_paths`` maps each trial, in the order it should be shown, to
+    its evaluation metrics JSON; ``train_metrics_paths`` optionally maps
+    trials to training summaries (``epochs_run``, ``train_seconds``,
+    ``trainable_params``, ``backbone_source``; missing keys show as ``n/a``).
+    A listed file that does not exist raises :class:`UserError`.  Returns
+    the dict written to ``out_json``.
+    """
+    if not metrics_paths:
+        raise ValueError("summarize needs at least one trial in metrics_paths")
+    train_metrics_paths = train_metrics_paths or {}
+    unknown = sorted(set(train_metrics_paths) - set(metrics_paths))
+    if unknown:
+        raise ValueError(f"training summaries given for trials without metrics: {unknown}")
+
+    metrics: dict[str, dict] = {}
+    rows: list[dict[str, Any]] = []
+    for trial, path in metrics_paths.items():
+        data = _read_json(Path(path), "metrics file", f"run `dvc repro evaluate@{trial}` first")
+        metrics[trial] = data
+        train_path = train_metrics_paths.get(trial)
+        train = (
+            _read_json(Path(train_path), "training summary", f"run `dvc repro train@{trial}` first")
+            if train_path is not None
+            else {}
+        )
+        per_class = data.get("per_class") if isinstance(data.get("per_class"), Mapping) else {}
+        rows.append(
+            {
+                "trial": trial,
+                "accuracy": _number(data.get("accuracy")),
+                "macro_f1": _number(_get(data, "macro_avg", "f1")),
+                "macro_auc": _number(data.get("macro_auc")),
+                "seed_accuracy": SEED_REPORTED_ACCURACY.get(trial),
+                "per_class_f1": {name: _get(values, "f1") for name, values in per_class.items()},
+                "epochs_run": _training_value(train, data, "epochs_run"),
+                "train_seconds": _training_value(train, data, "train_seconds"),
+                "trainable_params": _training_value(train, data, "trainable_params"),
+                "backbone_source": _training_value(train, data, "backbone_source"),
+            }
+        )
+
+    emotions = _emotion_columns(metrics)
+    best = _best_trial(rows)
+    write_text(out_markdown, _markdown(rows, emotions, best))
+
+    if out_csv is not None:
+        write_text(out_csv, _comparison_csv(rows))
+
+    names = [r["trial"] for r in rows]
+    fig = plotting.grouped_bar_chart(
+        names,
+        {
+            "accuracy": [r["accuracy"] for r in rows],
+            "macro F1": [r["macro_f1"] for r in rows],
+            "seed-reported accuracy": [r["seed_accuracy"] for r in rows],
+        },
+        title="Test accuracy and macro F1 per trial (hatched: seed study's reported accuracy, for reference)",
+        ylabel="score",
+        ylim=(0.0, 1.05),
+        hatches={"seed-reported accuracy": "//"},
+        colors={"seed-reported accuracy": "#bdbdbd"},
+    )
+    plotting.save_png(fig, out_plot)
+
+    summary = {
+        "trials": {
+            r["trial"]: {
+                "accuracy": r["accuracy"],
+                "macro_f1": r["macro_f1"],
+                "macro_auc": r["macro_auc"],
+                "seed_accuracy": r["seed_accuracy"],
+            }
+            for r in rows
+        },
+        # JSON objects are written with sorted keys, so the display order is kept separately.
+        "trial_order": names,
+        "best_trial": best,
+        "best_accuracy": next((r["accuracy"] for r in rows if r["trial"] == best), None),
+    }
+    write_json(out_json, summary)
+    return summary
+
+
+__all__ = ["SEED_REPORTED_ACCURACY", "summarize"]

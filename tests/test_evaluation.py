@@ -1,0 +1,181 @@
+"""Tests for emotion_lib.evaluation: metrics against sklearn, the text report, and evaluate_model end to end."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support, roc_auc_score
+
+from emotion_lib import EMOTIONS
+from emotion_lib.errors import UserError
+from emotion_lib.evaluation import (
+    classification_report_text,
+    compute_metrics,
+    evaluate_model,
+    sparse_categorical_crossentropy,
+)
+
+
+def _random_case(n: int = 120, n_classes: int = 7, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Labels covering every class and softmax-like probabilities that are right more often than chance."""
+    rng = np.random.default_rng(seed)
+    y = np.concatenate([np.arange(n_classes), rng.integers(0, n_classes, n - n_classes)])
+    logits = rng.normal(size=(n, n_classes))
+    logits[np.arange(n), y] += 1.5
+    p = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    return y.astype(np.int64), p
+
+
+def test_compute_metrics_matches_sklearn() -> None:
+    y, p = _random_case()
+    pred = p.argmax(axis=1)
+    m = compute_metrics(y_true=y, probabilities=p, emotions=EMOTIONS, loss=1.25)
+
+    assert m["accuracy"] == pytest.approx(accuracy_score(y, pred), abs=1e-6)
+    assert m["macro_avg"]["f1"] == pytest.approx(f1_score(y, pred, average="macro", zero_division=0), abs=1e-6)
+    assert m["weighted_avg"]["f1"] == pytest.approx(f1_score(y, pred, average="weighted", zero_division=0), abs=1e-6)
+    precision, recall, f1, support = precision_recall_fscore_support(y, pred, zero_division=0)
+    for k, name in enumerate(EMOTIONS):
+        row = m["per_class"][name]
+        assert row["precision"] == pytest.approx(precision[k], abs=1e-6)
+        assert row["recall"] == pytest.approx(recall[k], abs=1e-6)
+        assert row["f1"] == pytest.approx(f1[k], abs=1e-6)
+        assert row["support"] == support[k]
+        assert row["auc"] == pytest.approx(roc_auc_score(y == k, p[:, k]), abs=1e-6)
+    assert m["macro_auc"] == pytest.approx(roc_auc_score(y, p, multi_class="ovr", average="macro"), abs=1e-6)
+    assert m["loss"] == 1.25
+    assert m["test_size"] == len(y)
+    # Rounded to 6 decimals and JSON-serialisable as plain Python types.
+    assert json.loads(json.dumps(m)) == m
+    assert m["accuracy"] == round(m["accuracy"], 6)
+
+
+def test_compute_metrics_absent_class_has_null_auc() -> None:
+    y, p = _random_case()
+    keep = y != 1  # drop every "disgust" image
+    y, p = y[keep], p[keep]
+    m = compute_metrics(y_true=y, probabilities=p, emotions=EMOTIONS, loss=None)
+
+    assert m["per_class"]["disgust"]["auc"] is None
+    assert m["per_class"]["disgust"]["support"] == 0
+    assert m["per_class"]["disgust"]["recall"] == 0.0
+    present = [roc_auc_score(y == k, p[:, k]) for k in range(7) if k != 1]
+    assert m["macro_auc"] == pytest.approx(np.mean(present), abs=1e-6)
+    assert "loss" not in m
+
+
+def test_compute_metrics_rejects_bad_input() -> None:
+    y, p = _random_case()
+    with pytest.raises(ValueError, match="shape"):
+        compute_metrics(y_true=y, probabilities=p[:, :6], emotions=EMOTIONS, loss=None)
+    with pytest.raises(ValueError, match="labels"):
+        compute_metrics(y_true=y + 1, probabilities=p, emotions=EMOTIONS, loss=None)
+
+
+def test_classification_report_uses_emotion_names() -> None:
+    y, p = _random_case()
+    text = classification_report_text(y_true=y, y_pred=p.argmax(axis=1), emotions=EMOTIONS)
+    for name in EMOTIONS:
+        assert name in text
+    assert "macro avg" in text and "weighted avg" in text
+    # digits=4 as in the seed's reports.
+    assert any(len(tok) == 6 and tok.startswith("0.") for tok in text.split())
+
+
+def test_loss_matches_definition() -> None:
+    y, p = _random_case()
+    expected = -np.mean(np.log(p[np.arange(len(y)), y]))
+    assert sparse_categorical_crossentropy(y, p) == pytest.approx(expected)
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 32x32x3 Rescaling -> Flatten -> Dense(7, softmax) model saved in the native .keras format."""
+    keras = pytest.importorskip("keras")
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((32, 32, 3))
+    x = keras.layers.Rescaling(1.0 / 255)(inputs)
+    x = keras.layers.Flatten()(x)
+    outputs = keras.layers.Dense(len(EMOTIONS), activation="softmax")(x)
+    path = tmp_path_factory.mktemp("model") / "model.keras"
+    keras.Model(inputs, outputs).save(path)
+    return path
+
+
+def _write_data(data_dir: Path, n: int = 30) -> np.ndarray:
+    rng = np.random.default_rng(1)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    labels = rng.integers(0, len(EMOTIONS), n).astype(np.int64)
+    labels[labels == 1] = 0  # "disgust" absent: its AUC must be null rather than crash
+    images = rng.integers(0, 256, (n, 48, 48), dtype=np.uint8)
+    np.savez(data_dir / "test.npz", images=images, labels=labels)
+    (data_dir / "meta.json").write_text(json.dumps({"emotions": list(EMOTIONS)}))
+    return labels
+
+
+def test_evaluate_model_end_to_end(tmp_path: Path, tiny_model: Path) -> None:
+    labels = _write_data(tmp_path / "data")
+    metrics_path = tmp_path / "metrics" / "vgg16_features.json"
+    plots_dir = tmp_path / "plots" / "vgg16_features"
+    extra = {"backbone_source": "random (ImageNet weights unavailable)", "epochs_run": 3, "train_seconds": 1.23456789}
+
+    result = evaluate_model(
+        model_path=tiny_model,
+        data_dir=tmp_path / "data",
+        trial="vgg16_features",
+        metrics_path=metrics_path,
+        plots_dir=plots_dir,
+        batch_size=8,
+        extra=extra,
+    )
+
+    for name in ("classification_report.txt", "confusion.csv", "confusion.png", "roc.png", "roc.csv"):
+        assert (plots_dir / name).is_file(), name
+    written = json.loads(metrics_path.read_text())
+    assert written == result
+    for key in ("accuracy", "loss", "macro_avg", "weighted_avg", "per_class", "macro_auc", "test_size"):
+        assert key in written
+    assert written["test_size"] == len(labels)
+    assert written["per_class"]["disgust"]["auc"] is None
+    assert written["backbone_source"] == extra["backbone_source"]
+    assert written["train_seconds"] == 1.234568
+    assert set(written["per_class"]) == set(EMOTIONS)
+
+    with (plots_dir / "confusion.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == len(labels)
+    assert {r["actual"] for r in rows} | {r["predicted"] for r in rows} <= set(EMOTIONS)
+    assert [r["actual"] for r in rows] == [EMOTIONS[i] for i in labels]
+
+    report = (plots_dir / "classification_report.txt").read_text()
+    assert report.startswith("trial: vgg16_features\nbackbone: random (ImageNet weights unavailable)")
+    assert "surprise" in report
+    assert not list(tmp_path.rglob(".*tmp-*")), "atomic writes left temporary files behind"
+
+
+def test_evaluate_model_missing_model(tmp_path: Path) -> None:
+    _write_data(tmp_path / "data")
+    with pytest.raises(UserError, match=r"dvc repro train@baseline"):
+        evaluate_model(
+            model_path=tmp_path / "models" / "baseline.keras",
+            data_dir=tmp_path / "data",
+            trial="baseline",
+            metrics_path=tmp_path / "m.json",
+            plots_dir=tmp_path / "plots",
+        )
+
+
+def test_evaluate_model_missing_data(tmp_path: Path, tiny_model: Path) -> None:
+    with pytest.raises(UserError, match="test.npz"):
+        evaluate_model(
+            model_path=tiny_model,
+            data_dir=tmp_path / "nowhere",
+            trial="baseline",
+            metrics_path=tmp_path / "m.json",
+            plots_dir=tmp_path / "plots",
+        )
+    assert not (tmp_path / "m.json").exists()

@@ -13,7 +13,7 @@ def main(args) -> None:
 
     config = load_config(args.params)
     summary = synthesize_dataset(out_dir=OUT_DIR, scale=config.synthetic.scale, seed=config.seed)
-    print(f"synthesize: wrote {summary['total']} images to {OUT_DIR}")
+    print(f"synthesize: wrote {summary['n_images']} images to {OUT_DIR}")
 
 
 if __name__ == "__main__":

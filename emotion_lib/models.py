@@ -1,0 +1,346 @@
+"""Model factory: one function builds every trial of the study from its params.
+
+The five from-scratch trials (baseline, early stopping, augmentation, dropout,
+L2) and the VGG16 feature-extraction model of seed 000 sections 5-6 are all
+built by :func:`build_model` with the Keras Functional API; the trials differ
+only in keyword arguments.  :func:`unfreeze_blocks` prepares a saved
+feature-extraction model for fine-tuning, and :func:`load_model` reloads any
+saved model in Keras safe mode (the only custom layer, :class:`VGG16Preprocess`,
+is registered here, so importing this module is what makes safe loading work).
+
+Layer names are spelled out (``block1_conv``, ``flatten_dropout``, ...) so that
+a saved model is readable and so that tests and fine-tuning can address layers
+by name instead of by Keras' auto-generated counters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from emotion_lib.errors import UserError
+
+BACKBONES: tuple[str, ...] = ("scratch", "vgg16")
+PADDINGS: tuple[str, ...] = ("valid", "same")
+
+# Filters of the five 3x3 convolutions of the from-scratch stack (seed 000, table of section 5.1).
+# Every convolution but the last is followed by a 2x2 max-pool.
+SCRATCH_FILTERS: tuple[int, ...] = (32, 64, 128, 256, 256)
+
+# VGG16 has five pooling stages, so 32 px is the smallest input Keras accepts for the conv base.
+VGG16_MIN_INPUT_SIZE = 32
+VGG16_BLOCKS: tuple[str, ...] = ("block1", "block2", "block3", "block4", "block5")
+
+# Channel means of ImageNet in BGR order, as used by keras.applications.vgg16.preprocess_input ("caffe" mode).
+VGG16_BGR_MEAN: tuple[float, float, float] = (103.939, 116.779, 123.68)
+
+# Augmentation of seed 000 section 4.5: flip half the images, rotate by up to 10 % of a full circle,
+# zoom in or out by up to 20 %.
+ROTATION_FACTOR = 0.1
+ZOOM_FACTOR = 0.2
+
+
+@keras.saving.register_keras_serializable(package="emotion_lib")
+class VGG16Preprocess(keras.layers.Layer):
+    """``keras.applications.vgg16.preprocess_input`` as a weightless, serialisable layer.
+
+    Converts RGB pixel values in 0..255 to BGR and subtracts the ImageNet channel
+    means.  A registered layer instead of a ``Lambda`` so that the model can be
+    loaded with ``safe_mode=True`` (Lambda layers hold pickled Python code).
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.supports_masking = True
+
+    def call(self, inputs):
+        inputs = keras.ops.cast(inputs, self.compute_dtype)
+        bgr = keras.ops.flip(inputs, axis=-1)
+        return bgr - keras.ops.convert_to_tensor(VGG16_BGR_MEAN, dtype=self.compute_dtype)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
+class _SeedStream:
+    """Hands out distinct, reproducible integer seeds for the seeded layers of one model.
+
+    Every random layer (initialiser, dropout, augmentation) gets its own seed
+    derived from the model seed, so the model is reproducible without relying
+    on global random state and no two layers draw the same random stream.
+    """
+
+    def __init__(self, seed: int):
+        self._sequence = np.random.SeedSequence(seed)
+
+    def next(self) -> int:
+        child = self._sequence.spawn(1)[0]
+        return int(child.generate_state(1)[0] % (2**31 - 1))
+
+
+def min_input_size(padding: str) -> int:
+    """Smallest square input (pixels) that the from-scratch stack can process with ``padding``.
+
+    Computed by walking the stack (3x3 convolutions, 2x2 max-pools) rather than
+    hard-coded, so it stays right if :data:`SCRATCH_FILTERS` changes: with
+    ``valid`` padding every convolution trims 2 px, and the last convolution
+    still needs a 3x3 input, which gives 78 px for the five-convolution stack.
+    """
+    _check_padding(padding)
+    size = 1
+    while _scratch_output_size(size, padding) < 1:
+        size += 1
+    return size
+
+
+def _scratch_output_size(size: int, padding: str) -> int:
+    """Spatial size after the from-scratch stack, or 0 if some layer would get an empty input."""
+    for index in range(len(SCRATCH_FILTERS)):
+        size = size - 2 if padding == "valid" else size
+        if size < 1:
+            return 0
+        if index < len(SCRATCH_FILTERS) - 1:
+            size //= 2  # max-pool 2x2, stride 2, valid: floor division
+            if size < 1:
+                return 0
+    return size
+
+
+def _check_padding(padding: str) -> None:
+    if padding not in PADDINGS:
+        raise UserError(f"model.padding must be one of {list(PADDINGS)}, got {padding!r}")
+
+
+def _check_rate(name: str, rate: float) -> None:
+    if not 0.0 <= rate < 1.0:
+        raise UserError(f"{name} must be in [0, 1), got {rate!r}")
+
+
+def build_model(
+    *,
+    backbone: str,
+    num_classes: int,
+    image_size: int,
+    channels: int,
+    padding: str = "valid",
+    augmentation: bool = False,
+    flatten_dropout_rate: float = 0.0,
+    block_dropout_rate: float = 0.0,
+    dense_units: int = 0,
+    l2: float = 0.0,
+    head_dropout_rate: float = 0.0,
+    vgg16_weights_path: str | Path | None = None,
+    seed: int = 0,
+) -> keras.Model:
+    """Build one trial's (uncompiled) model.
+
+    ``backbone="scratch"``: Input -> [augmentation] -> Rescaling(1/255) -> five
+    3x3 ReLU convolutions (32, 64, 128, 256, 256 filters), each but the last
+    followed by a 2x2 max-pool, each optionally followed by
+    ``Dropout(block_dropout_rate)`` -> Flatten -> [Dropout(flatten_dropout_rate)]
+    -> [Dense(dense_units, relu, L2(l2))] -> Dense(num_classes, softmax).
+
+    ``backbone="vgg16"``: Input -> [augmentation] -> :class:`VGG16Preprocess` ->
+    frozen VGG16 conv base (a nested model named ``"vgg16"``) -> Flatten ->
+    [Dense(dense_units, relu, L2(l2)) -> [Dropout(head_dropout_rate)]] ->
+    Dense(num_classes, softmax).  The conv base gets the weights in
+    ``vgg16_weights_path`` (see :mod:`emotion_lib.pretrained`) or, without one,
+    seeded random weights.
+
+    Optional layers are only added when their rate/size is non-zero, so each
+    trial has exactly the layers of its table in the seed.  Inputs are raw
+    pixel values in 0..255; the model does its own scaling.
+    """
+    if backbone not in BACKBONES:
+        raise UserError(f"model.backbone must be one of {list(BACKBONES)}, got {backbone!r}")
+    if not isinstance(num_classes, int) or num_classes < 2:
+        raise UserError(f"the number of classes must be an integer >= 2, got {num_classes!r} (check data/meta.json)")
+    if not isinstance(image_size, int) or image_size < 1:
+        raise UserError(f"model.image_size must be a positive integer, got {image_size!r}")
+    if channels not in (1, 3):
+        raise UserError(f"model.channels must be 1 (grayscale) or 3 (RGB), got {channels!r}")
+    _check_padding(padding)
+    _check_rate("model.flatten_dropout_rate", flatten_dropout_rate)
+    _check_rate("model.block_dropout_rate", block_dropout_rate)
+    _check_rate("model.head_dropout_rate", head_dropout_rate)
+    if not isinstance(dense_units, int) or dense_units < 0:
+        raise UserError(f"model.dense_units must be an integer >= 0 (0 = no hidden dense layer), got {dense_units!r}")
+    if l2 < 0:
+        raise UserError(f"model.l2 must be >= 0, got {l2!r}")
+    if not isinstance(seed, int) or seed < 0:
+        raise UserError(f"seed must be an integer >= 0, got {seed!r}")
+
+    seeds = _SeedStream(seed)
+    inputs = keras.Input(shape=(image_size, image_size, channels), name="image")
+    x = _augmentation(inputs, seeds) if augmentation else inputs
+
+    if backbone == "scratch":
+        if vgg16_weights_path is not None:
+            raise ValueError("vgg16_weights_path only applies to backbone='vgg16'")
+        smallest = min_input_size(padding)
+        if image_size < smallest:
+            raise UserError(
+                f"model.image_size={image_size} is too small for the from-scratch CNN with model.padding={padding!r}: "
+                f"it needs >= {smallest} px; use model.image_size >= {smallest} or set model.padding: same"
+            )
+        x = _scratch_stack(x, padding=padding, block_dropout_rate=block_dropout_rate, seeds=seeds)
+        name = "scratch_cnn"
+    else:
+        if image_size < VGG16_MIN_INPUT_SIZE:
+            raise UserError(
+                f"pretrained.image_size={image_size} is too small for VGG16: use pretrained.image_size >= "
+                f"{VGG16_MIN_INPUT_SIZE} (grayscale 48 px images are resized on the fly)"
+            )
+        if channels != 3:
+            raise UserError(
+                f"VGG16 needs 3 input channels, got {channels}: set pretrained.channels: 3 "
+                "(grayscale images are replicated to RGB by the input pipeline)"
+            )
+        x = VGG16Preprocess(name="vgg16_preprocess")(x)
+        base = build_vgg16_base(image_size=image_size, weights_path=vgg16_weights_path, seed=seeds.next())
+        base.trainable = False
+        # training=False keeps the frozen base in inference mode even after fine-tuning unfreezes
+        # some of its layers; VGG16 has no BatchNorm or Dropout, so this is a safeguard, not a behaviour change.
+        x = base(x, training=False)
+        name = "vgg16_transfer"
+
+    x = keras.layers.Flatten(name="flatten")(x)
+    if flatten_dropout_rate > 0:
+        x = keras.layers.Dropout(flatten_dropout_rate, seed=seeds.next(), name="flatten_dropout")(x)
+    if dense_units > 0:
+        x = keras.layers.Dense(
+            dense_units,
+            activation="relu",
+            kernel_regularizer=keras.regularizers.L2(l2) if l2 > 0 else None,
+            kernel_initializer=keras.initializers.GlorotUniform(seed=seeds.next()),
+            name="dense_hidden",
+        )(x)
+        if head_dropout_rate > 0:
+            x = keras.layers.Dropout(head_dropout_rate, seed=seeds.next(), name="head_dropout")(x)
+    elif head_dropout_rate > 0:
+        raise UserError("model.head_dropout_rate needs a hidden layer: set model.dense_units > 0 or the rate to 0")
+    outputs = keras.layers.Dense(
+        num_classes,
+        activation="softmax",
+        kernel_initializer=keras.initializers.GlorotUniform(seed=seeds.next()),
+        name="classifier",
+    )(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def _augmentation(x, seeds: _SeedStream):
+    """Seeded random flip, rotation and zoom; Keras applies them only when training."""
+    x = keras.layers.RandomFlip("horizontal", seed=seeds.next(), name="augment_flip")(x)
+    x = keras.layers.RandomRotation(ROTATION_FACTOR, seed=seeds.next(), name="augment_rotation")(x)
+    return keras.layers.RandomZoom(ZOOM_FACTOR, seed=seeds.next(), name="augment_zoom")(x)
+
+
+def _scratch_stack(x, *, padding: str, block_dropout_rate: float, seeds: _SeedStream):
+    """Rescaling and the five convolution blocks of the from-scratch CNN."""
+    x = keras.layers.Rescaling(1.0 / 255, name="rescaling")(x)
+    for index, filters in enumerate(SCRATCH_FILTERS, start=1):
+        x = keras.layers.Conv2D(
+            filters,
+            (3, 3),
+            padding=padding,
+            activation="relu",
+            kernel_initializer=keras.initializers.GlorotUniform(seed=seeds.next()),
+            name=f"block{index}_conv",
+        )(x)
+        # The seed's L2 trial puts the dropout right after each convolution, before the pooling.
+        if block_dropout_rate > 0:
+            x = keras.layers.Dropout(block_dropout_rate, seed=seeds.next(), name=f"block{index}_dropout")(x)
+        if index < len(SCRATCH_FILTERS):
+            x = keras.layers.MaxPooling2D((2, 2), name=f"block{index}_pool")(x)
+    return x
+
+
+def build_vgg16_base(*, image_size: int, weights_path: str | Path | None, seed: int) -> keras.Model:
+    """The VGG16 conv base (no top) named ``"vgg16"``, with weights from a file or seeded random ones.
+
+    ``weights=None`` is passed to Keras so that building never touches the
+    network; ImageNet weights arrive as a file prepared by
+    :func:`emotion_lib.pretrained.resolve_vgg16_weights`.
+    """
+    # An explicitly named input: Keras would otherwise name it "input_layer_<n>" from a process-wide counter,
+    # and that name is stored in the weights file, which then differs between otherwise identical runs.
+    base_input = keras.Input(shape=(image_size, image_size, 3), name="vgg16_input")
+    base = keras.applications.VGG16(include_top=False, weights=None, input_tensor=base_input, name="vgg16")
+    if weights_path is None:
+        initialize_vgg16_randomly(base, seed)
+        return base
+    path = Path(weights_path)
+    if not path.is_file():
+        raise UserError(
+            f"VGG16 weights file {str(path)!r} does not exist: run the stage that resolves pretrained.weights first"
+        )
+    try:
+        base.load_weights(str(path))
+    except Exception as error:  # Keras raises many types (ValueError, KeyError, OSError) for bad files.
+        # Keras' message can run over many lines; the first one names the problem, and stage CLIs print one line.
+        first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise UserError(
+            f"cannot load VGG16 (no top) weights from {str(path)!r}: {first_line}; "
+            "point pretrained.weights at a Keras .h5 weights file of VGG16 without its top"
+        ) from error
+    return base
+
+
+def initialize_vgg16_randomly(base: keras.Model, seed: int) -> None:
+    """Set every kernel of ``base`` to Glorot-uniform values drawn from NumPy with ``seed``, biases to 0.
+
+    Keras' own initialisers of ``keras.applications.VGG16`` cannot be seeded,
+    so the random fallback would otherwise differ between runs.  This matches
+    the Keras default initialisation (Glorot uniform kernels, zero biases) and is
+    byte-for-byte reproducible for a given seed, independent of global state.
+    """
+    rng = np.random.default_rng(seed)
+    for layer in base.layers:
+        weights = layer.get_weights()
+        if not weights:
+            continue
+        kernel, bias = weights
+        receptive = int(np.prod(kernel.shape[:-2]))
+        fan_in, fan_out = receptive * kernel.shape[-2], receptive * kernel.shape[-1]
+        limit = np.sqrt(6.0 / (fan_in + fan_out))
+        new_kernel = rng.uniform(-limit, limit, size=kernel.shape).astype(kernel.dtype)
+        layer.set_weights([new_kernel, np.zeros_like(bias)])
+
+
+def unfreeze_blocks(model: keras.Model, blocks: Sequence[str]) -> None:
+    """Make the layers of the given VGG16 ``blocks`` (e.g. ``["block5"]``) trainable, keep the rest frozen.
+
+    Works on a model built by :func:`build_model` with ``backbone="vgg16"`` or
+    loaded from one.  The head stays trainable.  Recompile afterwards (
+    :func:`emotion_lib.training.train_trial` does) for the change to take effect.
+    """
+    if isinstance(blocks, str):
+        raise ValueError(f"blocks must be a list of block names, got the string {blocks!r}")
+    unknown = [block for block in blocks if block not in VGG16_BLOCKS]
+    if unknown:
+        raise UserError(
+            f"unknown VGG16 block(s) {unknown} in finetune.unfreeze_blocks: choose from {list(VGG16_BLOCKS)}"
+        )
+    try:
+        base = model.get_layer("vgg16")
+    except ValueError as error:
+        raise UserError(
+            f"model {model.name!r} has no nested 'vgg16' layer; fine-tuning needs the model of the vgg16 "
+            "feature-extraction trial"
+        ) from error
+    # Setting the nested model trainable first is required: a frozen container hides its layers' flags.
+    base.trainable = True
+    wanted = tuple(f"{block}_" for block in blocks)
+    for layer in base.layers:
+        layer.trainable = layer.name.startswith(wanted)
+
+
+def load_model(path: str | Path, *, compile: bool = True) -> keras.Model:  # noqa: A002 - mirrors the Keras keyword
+    """Load a model saved by :func:`emotion_lib.training.train_trial` in Keras safe mode."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"model file {str(path)!r} does not exist: run the training stage that writes it first")
+    return keras.models.load_model(path, safe_mode=True, compile=compile)

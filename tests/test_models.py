@@ -1,0 +1,189 @@
+"""Tests of the model factory: fidelity to the seed's layer tables, input checks, safe-mode round trips.
+
+Everything builds VGG16 with ``weights=None`` (or a local file), so no test
+needs the network.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from emotion_lib.errors import UserError
+from emotion_lib.models import (
+    VGG16Preprocess,
+    build_model,
+    build_vgg16_base,
+    load_model,
+    min_input_size,
+    unfreeze_blocks,
+)
+from emotion_lib.training import count_params
+
+# The trials' keyword arguments as the study uses them (seed 000 sections 5-6), at the seed's 180x180 RGB input.
+SEED_INPUT = {"num_classes": 7, "image_size": 180, "channels": 3}
+TRIALS = {
+    "baseline": {"backbone": "scratch"},
+    "early_stopping": {"backbone": "scratch"},
+    "augmentation": {"backbone": "scratch", "augmentation": True},
+    "dropout": {"backbone": "scratch", "augmentation": True, "flatten_dropout_rate": 0.5},
+    "l2": {
+        "backbone": "scratch",
+        "augmentation": True,
+        "block_dropout_rate": 0.2,
+        "flatten_dropout_rate": 0.2,
+        "dense_units": 512,
+        "l2": 0.01,
+    },
+    "vgg16_features": {"backbone": "vgg16", "augmentation": True, "dense_units": 256, "head_dropout_rate": 0.5},
+}
+
+
+@pytest.mark.parametrize(
+    ("trial", "total", "trainable"),
+    [
+        ("baseline", 1_066_311, 1_066_311),
+        ("early_stopping", 1_066_311, 1_066_311),
+        ("augmentation", 1_066_311, 1_066_311),
+        ("dropout", 1_066_311, 1_066_311),
+        ("l2", 7_405_127, 7_405_127),
+        ("vgg16_features", 17_993_543, 3_278_855),
+    ],
+)
+def test_parameter_counts_match_the_seed_tables(trial, total, trainable):
+    model = build_model(**TRIALS[trial], **SEED_INPUT)
+    assert model.count_params() == total
+    assert count_params(model.trainable_weights) == trainable
+
+
+def test_unfreezing_block5_matches_the_seed_fine_tuning_table():
+    model = build_model(**TRIALS["vgg16_features"], **SEED_INPUT)
+    unfreeze_blocks(model, ["block5"])
+    assert count_params(model.trainable_weights) == 10_358_279
+    assert model.count_params() == 17_993_543
+    base = model.get_layer("vgg16")
+    assert [layer.name for layer in base.layers if layer.trainable_weights] == [
+        "block5_conv1",
+        "block5_conv2",
+        "block5_conv3",
+    ]
+
+
+def test_l2_trial_layer_order_follows_the_seed_table():
+    model = build_model(**TRIALS["l2"], **SEED_INPUT)
+    names = [layer.name for layer in model.layers]
+    # Dropout right after every convolution (before its pool), the last convolution included.
+    for index in range(1, 6):
+        assert names.index(f"block{index}_dropout") == names.index(f"block{index}_conv") + 1
+    assert names[-4:] == ["flatten", "flatten_dropout", "dense_hidden", "classifier"]
+    assert model.get_layer("dense_hidden").kernel_regularizer.get_config() == {"l2": pytest.approx(0.01)}
+
+
+def test_augmentation_and_preprocessing_layers_have_no_parameters():
+    model = build_model(**TRIALS["vgg16_features"], num_classes=7, image_size=32, channels=3)
+    for name in ("augment_flip", "augment_rotation", "augment_zoom", "vgg16_preprocess"):
+        assert model.get_layer(name).count_params() == 0
+
+
+def test_min_input_size_is_computed_from_the_stack():
+    assert min_input_size("valid") == 78
+    assert min_input_size("same") == 16
+    with pytest.raises(UserError, match="model.padding"):
+        min_input_size("causal")
+
+
+def test_too_small_input_for_valid_padding_names_the_keys_and_the_fix():
+    with pytest.raises(UserError) as raised:
+        build_model(backbone="scratch", num_classes=7, image_size=77, channels=1)
+    message = str(raised.value)
+    assert "model.image_size" in message and "model.padding: same" in message and ">= 78" in message
+    assert build_model(backbone="scratch", num_classes=7, image_size=78, channels=1).output_shape == (None, 7)
+
+
+def test_same_padding_builds_at_the_native_48_px():
+    model = build_model(backbone="scratch", num_classes=7, image_size=48, channels=1, padding="same")
+    assert model.output_shape == (None, 7)
+    assert model.get_layer("flatten").output.shape[-1] == 3 * 3 * 256
+
+
+def test_vgg16_input_checks_name_the_pretrained_keys():
+    with pytest.raises(UserError, match="pretrained.image_size"):
+        build_model(backbone="vgg16", num_classes=7, image_size=31, channels=3)
+    with pytest.raises(UserError, match="3 input channels"):
+        build_model(backbone="vgg16", num_classes=7, image_size=48, channels=1)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "key"),
+    [
+        ({"backbone": "resnet"}, "model.backbone"),
+        ({"backbone": "scratch", "padding": "full"}, "model.padding"),
+        ({"backbone": "scratch", "flatten_dropout_rate": 1.0}, "model.flatten_dropout_rate"),
+        ({"backbone": "scratch", "head_dropout_rate": 0.5}, "model.dense_units"),
+        ({"backbone": "scratch", "dense_units": -1}, "model.dense_units"),
+    ],
+)
+def test_bad_params_raise_user_errors(kwargs, key):
+    with pytest.raises(UserError, match=key):
+        build_model(num_classes=7, image_size=80, channels=1, **kwargs)
+
+
+def test_unfreeze_blocks_rejects_unknown_blocks_and_scratch_models():
+    vgg = build_model(backbone="vgg16", num_classes=7, image_size=32, channels=3, dense_units=8)
+    with pytest.raises(UserError, match="block6"):
+        unfreeze_blocks(vgg, ["block6"])
+    scratch = build_model(backbone="scratch", num_classes=7, image_size=48, channels=1, padding="same")
+    with pytest.raises(UserError, match="vgg16"):
+        unfreeze_blocks(scratch, ["block5"])
+
+
+def test_vgg16_preprocess_matches_keras_preprocess_input():
+    rng = np.random.default_rng(0)
+    images = rng.uniform(0, 255, size=(2, 8, 8, 3)).astype("float32")
+    expected = keras.applications.vgg16.preprocess_input(images.copy())
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(VGG16Preprocess()(images)), expected, rtol=1e-6, atol=1e-4)
+
+
+def test_same_seed_builds_identical_weights():
+    kwargs = {"backbone": "vgg16", "num_classes": 7, "image_size": 32, "channels": 3, "dense_units": 8}
+    first, second = build_model(seed=3, **kwargs), build_model(seed=3, **kwargs)
+    other = build_model(seed=4, **kwargs)
+    for a, b in zip(first.get_weights(), second.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(first.get_weights()[0], other.get_weights()[0])
+
+
+def test_vgg16_weights_are_loaded_from_the_given_file(tmp_path):
+    source = build_vgg16_base(image_size=32, weights_path=None, seed=11)
+    path = tmp_path / "vgg16.weights.h5"
+    source.save_weights(path)
+    model = build_model(backbone="vgg16", num_classes=7, image_size=48, channels=3, vgg16_weights_path=path)
+    for a, b in zip(source.get_weights(), model.get_layer("vgg16").get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(UserError, match="does not exist"):
+        build_model(backbone="vgg16", num_classes=7, image_size=48, channels=3, vgg16_weights_path=tmp_path / "no.h5")
+
+
+@pytest.mark.parametrize(
+    ("name", "kwargs", "channels"),
+    [
+        ("vgg16_augmented", {**TRIALS["vgg16_features"], "image_size": 32}, 3),
+        ("l2", {**TRIALS["l2"], "image_size": 48, "padding": "same"}, 1),
+    ],
+)
+# The models are compiled but never trained, so their optimizer has no variables to restore yet.
+@pytest.mark.filterwarnings("ignore:Skipping variable loading for optimizer")
+def test_safe_mode_round_trip(tmp_path, name, kwargs, channels):
+    model = build_model(num_classes=7, channels=channels, **kwargs)
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    path = tmp_path / f"{name}.keras"
+    model.save(path)
+    loaded = load_model(path)  # safe_mode=True: fails on Lambda layers or unregistered custom layers
+    assert [layer.name for layer in loaded.layers] == [layer.name for layer in model.layers]
+    assert loaded.count_params() == model.count_params()
+    assert count_params(loaded.trainable_weights) == count_params(model.trainable_weights)
+    images = np.random.default_rng(0).uniform(0, 255, size=(3, *model.input_shape[1:])).astype("float32")
+    # Inference mode: augmentation and dropout are inactive, so predictions must agree exactly.
+    np.testing.assert_allclose(loaded.predict(images, verbose=0), model.predict(images, verbose=0), rtol=1e-6)
+    assert keras.models.load_model(path, safe_mode=True).count_params() == model.count_params()

@@ -1,0 +1,384 @@
+"""Tests of training (pipeline, outputs, determinism, cached features) and of VGG16 weight resolution.
+
+Data is tiny (7 classes x 6 train / 3 val random 48x48 images), models are small
+(32-48 px, ``padding="same"``) and runs last 1-2 epochs, so the whole file stays
+fast on two CPU cores.  The ImageNet download is patched to fail for every
+test, so nothing here can touch the network.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import urllib.error
+from pathlib import Path
+
+import h5py
+import keras
+import numpy as np
+import pytest
+
+from emotion_lib import EMOTIONS, pretrained
+from emotion_lib.errors import UserError
+from emotion_lib.models import build_model, build_vgg16_base, load_model
+from emotion_lib.pretrained import IMAGENET_NOTOP_FILENAME, IMAGENET_NOTOP_URL, resolve_vgg16_weights
+from emotion_lib.training import (
+    compute_class_weights,
+    load_split,
+    make_dataset,
+    split_feature_extractor,
+    train_trial,
+)
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+TRAIN_DEFAULTS = {
+    "batch_size": 8,
+    "epochs": 2,
+    "learning_rate": 1e-3,
+    "early_stopping": True,
+    "early_stopping_patience": 1,
+    "class_weight": "none",
+    "reduce_lr": True,
+    "reduce_lr_factor": 0.2,
+    "reduce_lr_patience": 1,
+    "reduce_lr_min_delta": 1e-4,
+    "cache_features": False,
+    "seed": 0,
+}
+
+
+@pytest.fixture(autouse=True)
+def no_network(monkeypatch, tmp_path):
+    """Point KERAS_HOME at an empty directory and make the ImageNet download fail like an offline machine."""
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
+
+    def offline():
+        raise urllib.error.URLError("[Errno -2] Name or service not known (patched in tests)")
+
+    monkeypatch.setattr(pretrained, "_download_imagenet_notop", offline)
+
+
+def write_tiny_data(data_dir: Path, *, train_per_class: int = 6, val_per_class: int = 3) -> Path:
+    rng = np.random.default_rng(0)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    for split, per_class in (("train", train_per_class), ("val", val_per_class), ("test", val_per_class)):
+        labels = np.repeat(np.arange(len(EMOTIONS)), per_class).astype(np.int64)
+        images = rng.integers(0, 256, size=(labels.size, 48, 48), dtype=np.uint8)
+        np.savez(data_dir / f"{split}.npz", images=images, labels=labels)
+    (data_dir / "meta.json").write_text(json.dumps({"emotions": list(EMOTIONS)}))
+    return data_dir
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory) -> Path:
+    return write_tiny_data(tmp_path_factory.mktemp("data"))
+
+
+def small_scratch_model(seed: int = 0) -> keras.Model:
+    return build_model(
+        backbone="scratch",
+        num_classes=len(EMOTIONS),
+        image_size=32,
+        channels=1,
+        padding="same",
+        augmentation=True,
+        block_dropout_rate=0.2,
+        flatten_dropout_rate=0.2,
+        dense_units=16,
+        l2=0.01,
+        seed=seed,
+    )
+
+
+def small_vgg16_model(*, augmentation: bool = False) -> keras.Model:
+    return build_model(
+        backbone="vgg16",
+        num_classes=len(EMOTIONS),
+        image_size=32,
+        channels=3,
+        augmentation=augmentation,
+        dense_units=16,
+        head_dropout_rate=0.5,
+    )
+
+
+def without_object_ids(config):
+    """A Keras config with ``shared_object_id`` (a memory address, different in every process) removed."""
+    if isinstance(config, dict):
+        return {key: without_object_ids(value) for key, value in config.items() if key != "shared_object_id"}
+    if isinstance(config, list):
+        return [without_object_ids(value) for value in config]
+    return config
+
+
+# ----------------------------------------------------------------------------------------------- input pipeline
+
+
+def test_load_split_reads_the_prepared_arrays(data_dir):
+    images, labels = load_split(data_dir, "train")
+    assert images.shape == (42, 48, 48) and images.dtype == np.uint8
+    assert labels.dtype == np.int64 and sorted(set(labels.tolist())) == list(range(7))
+
+
+def test_load_split_missing_file_is_a_user_error(tmp_path):
+    with pytest.raises(UserError, match="data preparation"):
+        load_split(tmp_path, "train")
+
+
+def test_make_dataset_resizes_replicates_and_keeps_0_255(data_dir):
+    images, labels = load_split(data_dir, "val")
+    dataset = make_dataset(images, labels, image_size=32, channels=3, batch_size=8, shuffle=False, seed=0)
+    batches = list(dataset.as_numpy_iterator())
+    assert [len(batch[1]) for batch in batches] == [8, 8, 5]
+    first_images, first_labels = batches[0]
+    assert first_images.shape == (8, 32, 32, 3) and first_images.dtype == np.float32
+    assert 0 <= first_images.min() and first_images.max() <= 255 and first_images.max() > 1
+    np.testing.assert_array_equal(first_images[..., 0], first_images[..., 2])  # grayscale replicated to RGB
+    np.testing.assert_array_equal(first_labels, labels[:8])
+    native = next(iter(make_dataset(images, labels, image_size=48, channels=1, batch_size=4, shuffle=False, seed=0)))
+    np.testing.assert_array_equal(native[0].numpy()[..., 0], images[:4])  # no resize at the native size
+
+
+def test_make_dataset_shuffle_is_seeded_and_reshuffles_each_epoch(data_dir):
+    images, labels = load_split(data_dir, "train")
+
+    def epoch_orders(seed):
+        dataset = make_dataset(images, labels, image_size=48, channels=1, batch_size=64, shuffle=True, seed=seed)
+        return [np.concatenate([batch[1] for batch in dataset.as_numpy_iterator()]) for _ in range(2)]
+
+    first, again = epoch_orders(1), epoch_orders(1)
+    np.testing.assert_array_equal(first[0], again[0])
+    np.testing.assert_array_equal(first[1], again[1])
+    assert not np.array_equal(first[0], first[1])
+
+
+def test_balanced_class_weights():
+    labels = np.array([0, 0, 0, 1, 2, 2])
+    weights = compute_class_weights(labels, 4, "balanced")
+    assert weights == pytest.approx({0: 6 / 9, 1: 2.0, 2: 1.0, 3: 1.0})
+    assert compute_class_weights(labels, 4, "none") is None
+    with pytest.raises(UserError, match="train.class_weight"):
+        compute_class_weights(labels, 4, "inverse")
+
+
+# ----------------------------------------------------------------------------------------------- train_trial
+
+
+def test_train_trial_writes_model_and_dvclive_files(data_dir, tmp_path):
+    model_path, live_dir = tmp_path / "models" / "l2.keras", tmp_path / "dvclive" / "l2"
+    metrics = train_trial(
+        trial="l2",
+        model=small_scratch_model(),
+        data_dir=data_dir,
+        model_path=model_path,
+        live_dir=live_dir,
+        extra_metrics={"backbone_source": "none"},
+        **{**TRAIN_DEFAULTS, "class_weight": "balanced", "reduce_lr": False},
+    )
+    assert json.loads((live_dir / "metrics.json").read_text()) == metrics
+    assert metrics["trial"] == "l2" and metrics["backbone_source"] == "none"
+    assert metrics["epochs_run"] in (1, 2) and metrics["step"] == metrics["epochs_run"] - 1
+    assert set(metrics["eval"]) == {"loss", "accuracy"} and {"loss", "accuracy"} <= set(metrics["train"])
+    assert metrics["trainable_params"] == metrics["total_params"] == small_scratch_model().count_params()
+    assert 1 <= metrics["best_epoch"] <= metrics["epochs_run"] and metrics["saved_epoch"] == metrics["best_epoch"]
+    for name in ("train/loss", "train/accuracy", "train/learning_rate", "eval/loss", "eval/accuracy"):
+        rows = (live_dir / "plots" / "metrics" / f"{name}.tsv").read_text().splitlines()
+        assert rows[0] == f"step\t{name.split('/')[1]}" and len(rows) == 1 + metrics["epochs_run"]
+    # Logged even without ReduceLROnPlateau, so every trial has the same curves.
+    assert metrics["train"]["learning_rate"] == pytest.approx(1e-3)
+    timing = json.loads((live_dir / "timing.json").read_text())
+    assert timing["train_seconds"] > 0 and len(timing["epoch_seconds"]) == metrics["epochs_run"]
+    # DVCLive must not write dvc.yaml (the pipeline owns it) nor leave temporary directories behind.
+    assert not list(tmp_path.rglob("dvc.yaml"))
+    assert sorted(path.name for path in live_dir.parent.iterdir()) == ["l2"]
+    assert sorted(path.name for path in model_path.parent.iterdir()) == ["l2.keras"]
+    loaded = load_model(model_path)
+    assert loaded.predict(np.zeros((2, 32, 32, 1), "float32"), verbose=0).shape == (2, 7)
+
+
+def test_failed_training_leaves_no_outputs(data_dir, tmp_path, monkeypatch):
+    def broken_save(self, *args, **kwargs):
+        raise RuntimeError("disk full (simulated)")
+
+    monkeypatch.setattr(keras.Model, "save", broken_save)
+    model_path, live_dir = tmp_path / "out" / "m.keras", tmp_path / "out" / "live"
+    with pytest.raises(RuntimeError, match="simulated"):
+        train_trial(
+            trial="baseline",
+            model=small_scratch_model(),
+            data_dir=data_dir,
+            model_path=model_path,
+            live_dir=live_dir,
+            **{**TRAIN_DEFAULTS, "epochs": 1},
+        )
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_train_trial_checks_meta_against_model(tmp_path):
+    data = write_tiny_data(tmp_path / "data")
+    model = build_model(backbone="scratch", num_classes=5, image_size=16, channels=1, padding="same")
+    with pytest.raises(UserError, match="meta.json"):
+        train_trial(
+            trial="x",
+            model=model,
+            data_dir=data,
+            model_path=tmp_path / "m.keras",
+            live_dir=tmp_path / "live",
+            **TRAIN_DEFAULTS,
+        )
+
+
+_DETERMINISM_SCRIPT = """
+import sys
+from pathlib import Path
+sys.path.insert(0, sys.argv[1])
+from tests.test_training import TRAIN_DEFAULTS, small_scratch_model
+from emotion_lib.training import train_trial
+out = Path(sys.argv[3])
+train_trial(trial="determinism", model=small_scratch_model(seed=5), data_dir=Path(sys.argv[2]),
+            model_path=out / "model.keras", live_dir=out / "live", **{**TRAIN_DEFAULTS, "seed": 5})
+"""
+
+
+def test_training_is_deterministic_across_fresh_processes(data_dir, tmp_path):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    runs = []
+    for run in ("first", "second"):
+        out = tmp_path / run
+        subprocess.run(
+            [sys.executable, "-c", _DETERMINISM_SCRIPT, str(REPO_ROOT), str(data_dir), str(out)],
+            check=True,
+            env=env,
+            capture_output=True,
+            cwd=tmp_path,
+        )
+        curves = sorted((out / "live" / "plots").rglob("*.tsv"))
+        runs.append(((out / "live" / "metrics.json").read_bytes(), [path.read_bytes() for path in curves]))
+    assert runs[0] == runs[1]
+    assert json.loads(runs[0][0])["trial"] == "determinism"
+
+
+def test_cached_features_give_the_same_model_as_the_full_pipeline(data_dir, tmp_path):
+    results = {}
+    for cache in (False, True):
+        model = small_vgg16_model()
+        path = tmp_path / f"cache_{cache}.keras"
+        metrics = train_trial(
+            trial="vgg16_features",
+            model=model,
+            data_dir=data_dir,
+            model_path=path,
+            live_dir=tmp_path / f"live_{cache}",
+            **{**TRAIN_DEFAULTS, "cache_features": cache},
+        )
+        results[cache] = (metrics, path)
+    (plain, plain_path), (cached, cached_path) = results[False], results[True]
+    assert cached["cache_features"] is True and plain["cache_features"] is False
+    for key in ("best_val_loss", "last_val_loss", "best_val_accuracy"):
+        assert cached[key] == pytest.approx(plain[key], rel=1e-4)
+    assert cached["trainable_params"] == plain["trainable_params"]
+    plain_model, cached_model = load_model(plain_path), load_model(cached_path)
+    assert without_object_ids(cached_model.get_config()) == without_object_ids(plain_model.get_config())
+    images = np.random.default_rng(0).uniform(0, 255, size=(4, 32, 32, 3)).astype("float32")
+    probabilities = cached_model.predict(images, verbose=0)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+    extractor, head = split_feature_extractor(cached_model)
+    np.testing.assert_allclose(head.predict(extractor.predict(images, verbose=0), verbose=0), probabilities, rtol=1e-5)
+
+
+def test_cache_features_requires_a_frozen_deterministic_vgg16_input_side():
+    with pytest.raises(UserError, match="model.augmentation"):
+        split_feature_extractor(small_vgg16_model(augmentation=True))
+    with pytest.raises(UserError, match="train.cache_features"):
+        split_feature_extractor(small_scratch_model())
+
+
+# ----------------------------------------------------------------------------------------------- VGG16 weights
+
+
+def read_weights(path: Path) -> list[np.ndarray]:
+    base = build_vgg16_base(image_size=32, weights_path=path, seed=0)
+    return base.get_weights()
+
+
+def test_offline_imagenet_falls_back_to_seeded_random_with_a_loud_warning(tmp_path, capsys):
+    out, info_path = tmp_path / "vgg16_notop.weights.h5", tmp_path / "vgg16_info.json"
+    info = resolve_vgg16_weights(weights="imagenet", strict=False, seed=0, out_path=out, info_path=info_path)
+    assert info["source"] == "random" and info["requested"] == "imagenet"
+    assert json.loads(info_path.read_text()) == info
+    warning = capsys.readouterr().err
+    assert "RANDOM weights" in warning and IMAGENET_NOTOP_URL in warning
+    assert str(tmp_path / "keras_home" / "models" / IMAGENET_NOTOP_FILENAME) in warning
+    assert len(warning.splitlines()) >= 5
+    # The fallback is exactly the "none" weights of the same seed: byte-identical file, same sha256.
+    again = resolve_vgg16_weights(
+        weights="none", strict=False, seed=0, out_path=tmp_path / "none.weights.h5", info_path=tmp_path / "none.json"
+    )
+    assert again["sha256"] == info["sha256"]
+    assert (tmp_path / "none.weights.h5").read_bytes() == out.read_bytes()
+    other = resolve_vgg16_weights(
+        weights="none", strict=False, seed=1, out_path=tmp_path / "s1.weights.h5", info_path=tmp_path / "s1.json"
+    )
+    assert other["sha256"] != info["sha256"]
+
+
+def test_strict_imagenet_offline_is_a_user_error(tmp_path):
+    with pytest.raises(UserError) as raised:
+        resolve_vgg16_weights(
+            weights="imagenet", strict=True, seed=0, out_path=tmp_path / "w.weights.h5", info_path=tmp_path / "i.json"
+        )
+    assert "pretrained.weights" in str(raised.value) and "pretrained.strict" in str(raised.value)
+    assert not (tmp_path / "w.weights.h5").exists() and not (tmp_path / "i.json").exists()
+
+
+def test_missing_weights_path_is_a_user_error(tmp_path):
+    missing = tmp_path / "nowhere.h5"
+    with pytest.raises(UserError, match="nowhere.h5"):
+        resolve_vgg16_weights(
+            weights=str(missing),
+            strict=False,
+            seed=0,
+            out_path=tmp_path / "w.weights.h5",
+            info_path=tmp_path / "i.json",
+        )
+
+
+@pytest.mark.filterwarnings("ignore:Skipping nested container")
+def test_unloadable_weights_file_is_a_user_error(tmp_path):
+    bad = tmp_path / "bad.weights.h5"
+    with h5py.File(bad, "w") as handle:
+        handle.create_dataset("junk", data=np.zeros(3))
+    with pytest.raises(UserError, match="pretrained.weights"):
+        resolve_vgg16_weights(
+            weights=str(bad), strict=False, seed=0, out_path=tmp_path / "w.weights.h5", info_path=tmp_path / "i.json"
+        )
+
+
+def test_weights_file_round_trip(tmp_path):
+    first = tmp_path / "first.weights.h5"
+    resolve_vgg16_weights(weights="none", strict=False, seed=7, out_path=first, info_path=tmp_path / "first.json")
+    info = resolve_vgg16_weights(
+        weights=str(first), strict=False, seed=0, out_path=tmp_path / "second.weights.h5", info_path=tmp_path / "s.json"
+    )
+    assert info["source"] == "file" and info["requested"] == str(first)
+    for a, b in zip(read_weights(first), read_weights(tmp_path / "second.weights.h5"), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_imagenet_weights_are_taken_from_the_keras_cache(tmp_path):
+    """A file placed by hand in $KERAS_HOME/models (Keras' legacy .h5 layout) is used without any download."""
+    from keras.src.legacy.saving import legacy_h5_format
+
+    cache = tmp_path / "keras_home" / "models" / IMAGENET_NOTOP_FILENAME
+    cache.parent.mkdir(parents=True)
+    stand_in = build_vgg16_base(image_size=32, weights_path=None, seed=42)
+    with h5py.File(cache, "w") as handle:
+        legacy_h5_format.save_weights_to_hdf5_group(handle, stand_in)
+    out = tmp_path / "w.weights.h5"
+    info = resolve_vgg16_weights(weights="imagenet", strict=True, seed=0, out_path=out, info_path=tmp_path / "i.json")
+    assert info["source"] == "imagenet" and str(cache) in info["reason"]
+    for a, b in zip(stand_in.get_weights(), read_weights(out), strict=True):
+        np.testing.assert_array_equal(a, b)

@@ -189,6 +189,7 @@ def summarize(
     *,
     metrics_paths: Mapping[str, Path],
     train_metrics_paths: Mapping[str, Path] | None,
+    timing_paths: Mapping[str, Path] | None = None,
     out_markdown: Path,
     out_json: Path,
     out_plot: Path,
@@ -199,7 +200,8 @@ def summarize(
     ``metrics_paths`` maps each trial, in the order it should be shown, to
     its evaluation metrics JSON; ``train_metrics_paths`` optionally maps
     trials to training summaries (``epochs_run``, ``train_seconds``,
-    ``trainable_params``, ``backbone_source``; missing keys show as ``n/a``).
+    ``trainable_params``, ``backbone_source``; missing keys show as ``n/a``),
+    and ``timing_paths`` to the per-trial ``timing.json`` holding ``train_seconds``.
     A listed file that does not exist raises :class:`UserError`.  Returns
     the dict written to ``out_json``.
     """
@@ -221,6 +223,10 @@ def summarize(
             if train_path is not None
             else {}
         )
+        # Wall-clock figures live apart from the metrics so that those stay byte-identical across reruns.
+        timing_path = (timing_paths or {}).get(trial)
+        if timing_path is not None and Path(timing_path).is_file():
+            train = {**_read_json(Path(timing_path), "timing file", f"run `dvc repro train@{trial}`"), **train}
         per_class = data.get("per_class") if isinstance(data.get("per_class"), Mapping) else {}
         rows.append(
             {

@@ -67,6 +67,8 @@ def run_trial(
     from emotion_lib import models, training
 
     training.set_global_determinism(seed)
+    if init_model_path is not None and not Path(init_model_path).is_file():
+        raise UserError(f"{init_model_path}: missing; run `dvc repro train@{Path(init_model_path).stem}` first")
     extra: dict = {"backbone": backbone}
     if backbone == "vgg16":
         if weights_dir is None:
@@ -75,8 +77,6 @@ def run_trial(
 
     if init_model_path is not None:
         init_model_path = Path(init_model_path)
-        if not init_model_path.is_file():
-            raise UserError(f"{init_model_path}: missing; run `dvc repro train@{init_model_path.stem}` first")
         model = keras.models.load_model(init_model_path, safe_mode=True)
         models.unfreeze_blocks(model, list(unfreeze))
         extra["init_from"] = init_model_path.stem

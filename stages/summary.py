@@ -13,6 +13,7 @@ def main(args) -> None:
     summarize(
         metrics_paths={trial: Path("metrics") / f"{trial}.json" for trial in trials},
         train_metrics_paths={trial: Path("metrics/train") / trial / "metrics.json" for trial in trials},
+        timing_paths={trial: Path("metrics/train") / trial / "timing.json" for trial in trials},
         out_markdown=Path("metrics/summary.md"),
         out_json=Path("metrics/summary.json"),
         out_plot=Path("plots/summary/comparison.png"),

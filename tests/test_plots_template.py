@@ -48,6 +48,12 @@ def test_rendered_page_loads_nothing_from_the_network(tmp_path: Path) -> None:
             "trial",
             "value",
         ),
+        (
+            "class_distribution.json",
+            [{"emotion": "disgust", "count": "174", "stage": "after", "rev": "workspace"}],
+            "emotion",
+            "count",
+        ),
     ],
 )
 def test_custom_vega_templates_fill(name: str, data: list[dict], x: str, y: str) -> None:

@@ -1,0 +1,143 @@
+"""End to end: the real `dvc` CLI on a shrunk copy of this repository.
+
+One session-scoped build runs the whole pipeline once with the tiny params
+(tests/pipeline_utils.py); each test then works on its own copy, so the
+scenarios stay independent.  These are the slow tests (a few minutes on 2
+cores), marked ``slow``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.pipeline_utils import changed_stages, commit_all, dvc, env, make_tiny_repo, read_json, run, set_params
+
+pytestmark = pytest.mark.slow
+
+TRIALS = ["baseline", "early_stopping", "augmentation", "dropout", "l2", "vgg16_features", "vgg16_finetune"]
+
+
+def ran_stages(output: str) -> set[str]:
+    return set(re.findall(r"Running stage '([^']+)'", output))
+
+
+@pytest.fixture(scope="session")
+def built_repo(tmp_path_factory) -> Path:
+    repo = make_tiny_repo(tmp_path_factory.mktemp("built") / "repo")
+    result = dvc("repro", cwd=repo)
+    assert ran_stages(result.stdout) >= {"synthesize", "prepare", "weights", "summary"}
+    commit_all(repo, "tiny results")
+    return repo
+
+
+@pytest.fixture()
+def repo(built_repo, tmp_path) -> Path:
+    copy = tmp_path / "repo"
+    shutil.copytree(built_repo, copy, symlinks=True)
+    return copy
+
+
+def test_repro_writes_every_output_and_a_second_repro_does_nothing(repo):
+    for trial in TRIALS:
+        assert (repo / "models" / f"{trial}.keras").is_file()
+        metrics = read_json(repo / "metrics" / f"{trial}.json")
+        assert 0.0 <= metrics["accuracy"] <= 1.0
+        assert (repo / "plots" / trial / "confusion.csv").is_file()
+    assert read_json(repo / "metrics/train/vgg16_features/metrics.json")["backbone_source"] == "random"
+    assert "metrics/summary.json" in run(["git", "ls-files"], cwd=repo).stdout
+    assert changed_stages(repo) == set()
+    second = dvc("repro", "prepare", cwd=repo)
+    assert ran_stages(second.stdout) == set()
+
+
+def test_val_fraction_experiment_reruns_prepare_and_changes_its_metrics(repo):
+    before = (repo / "metrics/prepare.json").read_text()
+    result = dvc("exp", "run", "prepare", "-S", "data.val_fraction=0.1", cwd=repo)
+    assert "prepare" in ran_stages(result.stdout)
+    after = (repo / "metrics/prepare.json").read_text()
+    assert after != before
+
+
+def test_dropout_experiment_reruns_exactly_the_trials_holding_dropout(repo):
+    result = dvc("exp", "run", "-S", "model.dropout=0.3", cwd=repo)
+    holding = ["dropout", "vgg16_features", "vgg16_finetune"]
+    expected = {f"train@{t}" for t in holding} | {f"evaluate@{t}" for t in holding} | {"summary"}
+    assert ran_stages(result.stdout) == expected
+
+
+def test_one_trial_change_shows_in_metrics_diff_for_that_trial_only(repo):
+    set_params(repo / "params.yaml", {"trials.l2.learning_rate": 0.01})
+    result = dvc("repro", cwd=repo)
+    assert ran_stages(result.stdout) == {"train@l2", "evaluate@l2", "summary"}
+    diff = read_json_text(dvc("metrics", "diff", "--json", cwd=repo).stdout)
+    changed = {path for path, metrics in diff.items() if any(v.get("diff") not in (0, None) for v in metrics.values())}
+    assert "metrics/l2.json" in changed
+    others = {f"metrics/{t}.json" for t in TRIALS if t != "l2"}
+    assert not changed & others
+    dvc("plots", "show", cwd=repo)
+    html = (repo / "dvc_plots/index.html").read_text()
+    for trial in TRIALS:
+        assert trial in html
+
+
+def read_json_text(text: str) -> dict:
+    import json
+
+    return json.loads(text or "{}")
+
+
+def test_forced_repro_gives_byte_identical_metrics(repo):
+    metrics_files = sorted(p for p in (repo / "metrics").rglob("*.json"))
+    before = {p: p.read_bytes() for p in metrics_files}
+    dvc("repro", "-f", cwd=repo)
+    for path, content in before.items():
+        assert path.read_bytes() == content, f"{path.relative_to(repo)} changed on a forced rerun"
+
+
+def test_push_delete_pull_round_trip(repo, tmp_path):
+    remote = tmp_path / "remote"
+    dvc("remote", "add", "-d", "local", str(remote), cwd=repo)
+    dvc("push", cwd=repo)
+    shutil.rmtree(repo / ".dvc/cache")
+    for path in ["data/raw/synthetic", "data/prepared", "models"]:
+        shutil.rmtree(repo / path)
+    pulled = dvc("pull", cwd=repo)
+    assert "failed" not in pulled.stdout.lower()
+    assert changed_stages(repo) == set()
+    expected = (repo / "metrics/baseline.json").read_bytes()
+    run([sys.executable, "-m", "stages.evaluate", "baseline"], cwd=repo)
+    assert (repo / "metrics/baseline.json").read_bytes() == expected
+
+
+def test_sigkill_mid_epoch_leaves_no_output_and_the_next_repro_recovers(repo):
+    set_params(repo / "params.yaml", {"trials.baseline.epochs": 500, "model.image_size": 48})
+    log = repo / "train.log"
+    with log.open("w") as handle:
+        process = subprocess.Popen([sys.executable, "-m", "dvc", "repro", "train@baseline"], cwd=repo, env=env(),
+                                   stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
+    # Kill once training is under way: after the model is built and at least one epoch has started.
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and "Epoch" not in log.read_text() and process.poll() is None:
+        time.sleep(0.5)
+    time.sleep(2.0)
+    assert process.poll() is None, f"training ended before it could be killed:\n{log.read_text()}"
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    assert not (repo / "models/baseline.keras").exists()
+    assert not (repo / "metrics/train/baseline/metrics.json").exists()
+    assert not list((repo / "models").glob(".baseline*tmp*")), "a temporary file was left behind as output"
+    assert "train@baseline" in changed_stages(repo)
+    set_params(repo / "params.yaml", {"trials.baseline.epochs": 1, "model.image_size": 16})
+    result = dvc("repro", cwd=repo)
+    assert "train@baseline" in ran_stages(result.stdout)
+    assert (repo / "models/baseline.keras").is_file()
+    assert changed_stages(repo) == set()

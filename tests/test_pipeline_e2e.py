@@ -87,6 +87,14 @@ def test_one_trial_change_shows_in_metrics_diff_for_that_trial_only(repo):
     html = (repo / "dvc_plots/index.html").read_text()
     for trial in TRIALS:
         assert trial in html
+    # Metrics live in git, so a fresh clone with no DVC cache diffs two commits without pulling anything.
+    commit_all(repo, "l2 with a larger learning rate")
+    clone = repo.parent / "clone"
+    run(["git", "clone", "-q", str(repo), str(clone)], cwd=repo.parent)
+    assert not (clone / ".dvc/cache").exists()
+    cloned = read_json_text(dvc("metrics", "diff", "HEAD~1", "HEAD", "--json", cwd=clone).stdout)
+    assert "metrics/l2.json" in cloned
+    assert not set(cloned) & others
 
 
 def read_json_text(text: str) -> dict:

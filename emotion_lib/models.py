@@ -155,7 +155,7 @@ def build_model(
     pixel values in 0..255; the model does its own scaling.
     """
     if backbone not in BACKBONES:
-        raise UserError(f"model.backbone must be one of {list(BACKBONES)}, got {backbone!r}")
+        raise UserError(f"trials.<name>.backbone must be one of {list(BACKBONES)}, got {backbone!r}")
     if not isinstance(num_classes, int) or num_classes < 2:
         raise UserError(f"the number of classes must be an integer >= 2, got {num_classes!r} (check data/meta.json)")
     if not isinstance(image_size, int) or image_size < 1:
@@ -163,13 +163,15 @@ def build_model(
     if channels not in (1, 3):
         raise UserError(f"model.channels must be 1 (grayscale) or 3 (RGB), got {channels!r}")
     _check_padding(padding)
-    _check_rate("model.flatten_dropout_rate", flatten_dropout_rate)
-    _check_rate("model.block_dropout_rate", block_dropout_rate)
-    _check_rate("model.head_dropout_rate", head_dropout_rate)
+    _check_rate("model.dropout (dropout after Flatten)", flatten_dropout_rate)
+    _check_rate("trials.<name>.block_dropout", block_dropout_rate)
+    _check_rate("model.dropout (VGG16 head dropout)", head_dropout_rate)
     if not isinstance(dense_units, int) or dense_units < 0:
-        raise UserError(f"model.dense_units must be an integer >= 0 (0 = no hidden dense layer), got {dense_units!r}")
+        raise UserError(
+            f"trials.<name>.dense_units must be an integer >= 0 (0 = no hidden dense layer), got {dense_units!r}"
+        )
     if l2 < 0:
-        raise UserError(f"model.l2 must be >= 0, got {l2!r}")
+        raise UserError(f"trials.<name>.l2 must be >= 0, got {l2!r}")
     if not isinstance(seed, int) or seed < 0:
         raise UserError(f"seed must be an integer >= 0, got {seed!r}")
 
@@ -196,7 +198,7 @@ def build_model(
             )
         if channels != 3:
             raise UserError(
-                f"VGG16 needs 3 input channels, got {channels}: set pretrained.channels: 3 "
+                f"VGG16 needs 3 input channels, got {channels}: build the VGG16 trials with channels=3 "
                 "(grayscale images are replicated to RGB by the input pipeline)"
             )
         x = VGG16Preprocess(name="vgg16_preprocess")(x)
@@ -221,7 +223,10 @@ def build_model(
         if head_dropout_rate > 0:
             x = keras.layers.Dropout(head_dropout_rate, seed=seeds.next(), name="head_dropout")(x)
     elif head_dropout_rate > 0:
-        raise UserError("model.head_dropout_rate needs a hidden layer: set model.dense_units > 0 or the rate to 0")
+        raise UserError(
+            "a VGG16 head dropout (model.dropout) needs a hidden layer: set trials.<name>.dense_units > 0 "
+            "or the dropout to 0"
+        )
     outputs = keras.layers.Dense(
         num_classes,
         activation="softmax",
@@ -321,9 +326,7 @@ def unfreeze_blocks(model: keras.Model, blocks: Sequence[str]) -> None:
         raise ValueError(f"blocks must be a list of block names, got the string {blocks!r}")
     unknown = [block for block in blocks if block not in VGG16_BLOCKS]
     if unknown:
-        raise UserError(
-            f"unknown VGG16 block(s) {unknown} in finetune.unfreeze_blocks: choose from {list(VGG16_BLOCKS)}"
-        )
+        raise UserError(f"unknown VGG16 block(s) {unknown} in trials.<name>.unfreeze: choose from {list(VGG16_BLOCKS)}")
     try:
         base = model.get_layer("vgg16")
     except ValueError as error:

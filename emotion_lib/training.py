@@ -201,21 +201,21 @@ def split_feature_extractor(model: keras.Model) -> tuple[keras.Model, keras.Mode
     names = [layer.name for layer in model.layers]
     if "vgg16" not in names:
         raise UserError(
-            f"train.cache_features needs a VGG16 model, but {model.name!r} has no 'vgg16' layer: "
-            "set train.cache_features: false for from-scratch trials"
+            f"cache_features needs a VGG16 model, but {model.name!r} has no 'vgg16' layer: "
+            "train from-scratch trials with cache_features=False"
         )
     index = names.index("vgg16")
     base = model.layers[index]
     if base.trainable_weights:
         raise UserError(
-            "train.cache_features needs a frozen VGG16 base, but some of its blocks are trainable "
-            "(fine-tuning): set train.cache_features: false"
+            "cache_features needs a frozen VGG16 base, but some of its blocks are trainable "
+            "(fine-tuning, trials.<name>.unfreeze): train it with cache_features=False"
         )
     for layer in model.layers[1:index]:
         if layer.name.startswith("augment_") or isinstance(layer, keras.layers.Dropout) or layer.trainable_weights:
             raise UserError(
-                f"train.cache_features needs a deterministic, frozen input side, but layer {layer.name!r} "
-                "is random or trainable: set model.augmentation: false or train.cache_features: false"
+                f"cache_features needs a deterministic, frozen input side, but layer {layer.name!r} "
+                "is random or trainable: set trials.<name>.augmentation: false or train with cache_features=False"
             )
     image = keras.Input(shape=model.input_shape[1:], name="image")
     x = image
@@ -295,6 +295,7 @@ def _check_meta(data_dir: Path, num_classes: int) -> None:
 
 def _validate_training_args(
     *,
+    trial: str,
     batch_size: int,
     epochs: int,
     learning_rate: float,
@@ -308,17 +309,19 @@ def _validate_training_args(
     if not isinstance(batch_size, int) or batch_size < 1:
         raise UserError(f"train.batch_size must be an integer >= 1, got {batch_size!r}")
     if not isinstance(epochs, int) or epochs < 1:
-        raise UserError(f"train.epochs must be an integer >= 1, got {epochs!r}")
+        raise UserError(f"trials.{trial}.epochs must be an integer >= 1, got {epochs!r}")
     if not learning_rate > 0:
-        raise UserError(f"train.learning_rate must be > 0, got {learning_rate!r}")
+        raise UserError(f"trials.{trial}.learning_rate must be > 0, got {learning_rate!r}")
     if not isinstance(early_stopping_patience, int) or early_stopping_patience < 0:
-        raise UserError(f"train.early_stopping_patience must be an integer >= 0, got {early_stopping_patience!r}")
+        raise UserError(
+            f"trials.{trial}.early_stopping_patience must be an integer >= 0, got {early_stopping_patience!r}"
+        )
     if not 0 < reduce_lr_factor < 1:
-        raise UserError(f"train.reduce_lr_factor must be in (0, 1), got {reduce_lr_factor!r}")
+        raise UserError(f"train.reduce_lr.factor must be in (0, 1), got {reduce_lr_factor!r}")
     if not isinstance(reduce_lr_patience, int) or reduce_lr_patience < 0:
-        raise UserError(f"train.reduce_lr_patience must be an integer >= 0, got {reduce_lr_patience!r}")
+        raise UserError(f"train.reduce_lr.patience must be an integer >= 0, got {reduce_lr_patience!r}")
     if reduce_lr_min_delta < 0:
-        raise UserError(f"train.reduce_lr_min_delta must be >= 0, got {reduce_lr_min_delta!r}")
+        raise UserError(f"train.reduce_lr.min_delta must be >= 0, got {reduce_lr_min_delta!r}")
     if Path(model_path).suffix != ".keras":
         raise ValueError(f"model_path must end in '.keras', got {str(model_path)!r}")
     for key, value in (extra_metrics or {}).items():
@@ -366,6 +369,7 @@ def train_trial(
     """
     model_path, live_dir, data_dir = Path(model_path), Path(live_dir), Path(data_dir)
     _validate_training_args(
+        trial=trial,
         batch_size=batch_size,
         epochs=epochs,
         learning_rate=learning_rate,

@@ -113,7 +113,7 @@ class _Recorder:
 
 # The library entry point each stage calls, replaced by a stub that swallows its arguments.
 STAGE_CALLS = {
-    "synthesize": ("emotion_lib.synthetic", "synthesize_dataset", {"total": 0}),
+    "synthesize": ("emotion_lib.synthetic", "synthesize_dataset", {"n_images": 0}),
     "prepare": ("emotion_lib.prepare", "prepare_dataset", {}),
     "weights": ("emotion_lib.pretrained", "resolve_vgg16_weights", {"source": "random"}),
     "train": ("emotion_lib.trials", "run_trial", {}),

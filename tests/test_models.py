@@ -6,6 +6,8 @@ needs the network.
 
 from __future__ import annotations
 
+import re
+
 import keras
 import numpy as np
 import pytest
@@ -117,16 +119,18 @@ def test_vgg16_input_checks_name_the_pretrained_keys():
 @pytest.mark.parametrize(
     ("kwargs", "key"),
     [
-        ({"backbone": "resnet"}, "model.backbone"),
+        ({"backbone": "resnet"}, "trials.<name>.backbone"),
         ({"backbone": "scratch", "padding": "full"}, "model.padding"),
-        ({"backbone": "scratch", "flatten_dropout_rate": 1.0}, "model.flatten_dropout_rate"),
-        ({"backbone": "scratch", "head_dropout_rate": 0.5}, "model.dense_units"),
-        ({"backbone": "scratch", "dense_units": -1}, "model.dense_units"),
+        ({"backbone": "scratch", "flatten_dropout_rate": 1.0}, "model.dropout"),
+        ({"backbone": "scratch", "block_dropout_rate": -0.1}, "trials.<name>.block_dropout"),
+        ({"backbone": "scratch", "head_dropout_rate": 0.5}, "trials.<name>.dense_units"),
+        ({"backbone": "scratch", "dense_units": -1}, "trials.<name>.dense_units"),
+        ({"backbone": "scratch", "channels": 2}, "model.channels"),
     ],
 )
 def test_bad_params_raise_user_errors(kwargs, key):
-    with pytest.raises(UserError, match=key):
-        build_model(num_classes=7, image_size=80, channels=1, **kwargs)
+    with pytest.raises(UserError, match=re.escape(key)):
+        build_model(**{"num_classes": 7, "image_size": 80, "channels": 1, **kwargs})
 
 
 def test_unfreeze_blocks_rejects_unknown_blocks_and_scratch_models():

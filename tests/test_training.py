@@ -22,7 +22,7 @@ import pytest
 
 from emotion_lib import EMOTIONS, pretrained
 from emotion_lib.errors import UserError
-from emotion_lib.models import build_model, build_vgg16_base, load_model
+from emotion_lib.models import build_model, build_vgg16_base, load_model, unfreeze_blocks
 from emotion_lib.pretrained import IMAGENET_NOTOP_FILENAME, IMAGENET_NOTOP_URL, resolve_vgg16_weights
 from emotion_lib.training import (
     compute_class_weights,
@@ -290,10 +290,14 @@ def test_cached_features_give_the_same_model_as_the_full_pipeline(data_dir, tmp_
 
 
 def test_cache_features_requires_a_frozen_deterministic_vgg16_input_side():
-    with pytest.raises(UserError, match="model.augmentation"):
+    with pytest.raises(UserError, match="augmentation: false"):
         split_feature_extractor(small_vgg16_model(augmentation=True))
-    with pytest.raises(UserError, match="train.cache_features"):
+    with pytest.raises(UserError, match="VGG16 model"):
         split_feature_extractor(small_scratch_model())
+    fine_tuned = small_vgg16_model()
+    unfreeze_blocks(fine_tuned, ["block5"])
+    with pytest.raises(UserError, match="frozen VGG16 base"):
+        split_feature_extractor(fine_tuned)
 
 
 # ----------------------------------------------------------------------------------------------- VGG16 weights

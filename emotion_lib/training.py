@@ -233,6 +233,113 @@ def split_feature_extractor(model: keras.Model) -> tuple[keras.Model, keras.Mode
     return extractor, head
 
 
+# The cached validation activations may not exceed this; above it, validation runs the whole model every epoch.
+VALIDATION_CACHE_MAX_BYTES = 2 * 1024**3
+
+
+def _chain_layers(model: keras.Model) -> list[keras.layers.Layer]:
+    """``model``'s layers in call order with nested models (the VGG16 base) expanded and input layers dropped."""
+    chain: list[keras.layers.Layer] = []
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.InputLayer):
+            continue
+        if isinstance(layer, keras.Model):
+            chain.extend(_chain_layers(layer))
+        else:
+            chain.append(layer)
+    return chain
+
+
+def split_frozen_prefix(model: keras.Model) -> tuple[keras.Model, keras.Model, str] | None:
+    """Split a chain model after its longest frozen prefix: (prefix, suffix, name of the prefix's last layer).
+
+    The prefix (image -> activations) holds every layer before the first
+    trainable one, e.g. augmentation, VGG16 preprocessing and the frozen VGG16
+    blocks (all of them for feature extraction, blocks 1-4 when fine-tuning
+    block5); the suffix (activations -> probabilities) holds the rest.  Both
+    share their layers, and so their weights, with ``model``.  In inference
+    mode, which validation uses, the prefix's output never changes during
+    training, so validation can run it once (see :class:`_CachedValidation`).
+
+    Returns None when there is nothing worth caching (the prefix has no
+    weights, as in the from-scratch CNNs, whose first conv layer trains) or
+    when the model is not a simple chain of single-input layers.
+    """
+    chain = _chain_layers(model)
+    first_trainable = next((index for index, layer in enumerate(chain) if layer.trainable_weights), len(chain))
+    prefix_layers, suffix_layers = chain[:first_trainable], chain[first_trainable:]
+    if not suffix_layers or not any(layer.weights for layer in prefix_layers):
+        return None
+    try:
+        image = keras.Input(shape=model.input_shape[1:], name="image")
+        x = image
+        for layer in prefix_layers:
+            x = layer(x)
+        prefix = keras.Model(image, x, name="frozen_prefix")
+        activations = keras.Input(shape=tuple(x.shape[1:]), name="activations")
+        y = activations
+        for layer in suffix_layers:
+            y = layer(y)
+        suffix = keras.Model(activations, y, name="trainable_suffix")
+    except (ValueError, TypeError):
+        # A layer that takes several inputs (a non-chain graph) cannot be re-called on one tensor.
+        return None
+    if tuple(suffix.output_shape) != tuple(model.output_shape):
+        return None
+    return prefix, suffix, prefix_layers[-1].name
+
+
+class _CachedValidation(keras.callbacks.Callback):
+    """Validation on the frozen prefix's outputs, computed once, through the trainable suffix only.
+
+    Writes ``val_loss`` and ``val_accuracy`` into each epoch's logs as
+    ``model.fit``'s own validation would (sparse categorical cross-entropy
+    plus the model's regularisation losses, unweighted by class weights), so
+    it must come first in the callback list: EarlyStopping,
+    ReduceLROnPlateau, DVCLive and Keras' History (appended last by Keras)
+    then see the same values.  For VGG16 feature extraction at the default
+    settings the val split is twice the undersampled train split, so running
+    the frozen base over it every epoch would cost more than training itself.
+    """
+
+    def __init__(self, suffix: keras.Model, activations: np.ndarray, labels: np.ndarray, batch_size: int):
+        super().__init__()
+        self._suffix = suffix
+        self._activations = activations
+        self._labels = labels
+        self._batch_size = batch_size
+
+    def on_epoch_end(self, epoch, logs=None):
+        probabilities = self._suffix.predict(self._activations, batch_size=self._batch_size, verbose=0)
+        losses = keras.ops.convert_to_numpy(keras.losses.sparse_categorical_crossentropy(self._labels, probabilities))
+        val_loss = float(np.mean(losses))
+        if self.model.losses:
+            val_loss += float(sum(float(keras.ops.convert_to_numpy(loss)) for loss in self.model.losses))
+        if logs is not None:
+            logs["val_loss"] = val_loss
+            logs["val_accuracy"] = float(np.mean(np.argmax(probabilities, axis=-1) == self._labels))
+
+
+def _cached_validation(
+    model: keras.Model, val_dataset: tf.data.Dataset, val_labels: np.ndarray, batch_size: int
+) -> tuple[_CachedValidation, str] | None:
+    """A :class:`_CachedValidation` for ``model``, or None where caching does not apply or would not fit in memory."""
+    split = split_frozen_prefix(model)
+    if split is None:
+        return None
+    prefix, suffix, boundary = split
+    if math.prod(prefix.output_shape[1:]) * len(val_labels) * 4 > VALIDATION_CACHE_MAX_BYTES:
+        return None
+    # Guard against a graph the chain rebuild got wrong: prefix then suffix must reproduce the model on real data.
+    sample = next(iter(val_dataset))[0][:8]
+    expected = model.predict(sample, verbose=0)
+    if not np.allclose(suffix.predict(prefix.predict(sample, verbose=0), verbose=0), expected, atol=1e-5):
+        print(f"warning: {model.name!r} does not split at {boundary!r}; validating the whole model every epoch")
+        return None
+    activations = prefix.predict(val_dataset, verbose=0)
+    return _CachedValidation(suffix, activations, val_labels, batch_size), boundary
+
+
 class _EpochTimer(keras.callbacks.Callback):
     """Wall-clock seconds of every epoch (for timing.json and the throughput benchmark)."""
 
@@ -351,6 +458,7 @@ def train_trial(
     model_path: Path,
     live_dir: Path,
     extra_metrics: dict | None = None,
+    cache_validation: bool = True,
 ) -> dict:
     """Compile and fit ``model`` on ``data_dir``'s train split (validating on val), then save everything.
 
@@ -361,7 +469,10 @@ def train_trial(
     ``early_stopping``), ReduceLROnPlateau on val_loss (if ``reduce_lr``),
     DVCLive.  ``cache_features`` runs a frozen VGG16 base once and trains only
     the head on its outputs (same result, much faster; see
-    :func:`split_feature_extractor`).
+    :func:`split_feature_extractor`).  ``cache_validation`` runs a frozen
+    prefix of the model (the VGG16 base, also when fine-tuning block5) over the
+    val split once and validates only the trainable rest every epoch (same
+    figures to float round-off; see :class:`_CachedValidation`).
 
     Writes ``model_path``, ``live_dir/metrics.json``,
     ``live_dir/plots/metrics/...`` and ``live_dir/timing.json`` (see the
@@ -398,7 +509,17 @@ def train_trial(
             images, labels, image_size=image_size, channels=channels, batch_size=batch_size, shuffle=shuffle, seed=seed
         )
 
-    callbacks: list[keras.callbacks.Callback] = []
+    # The frozen part of a model (the VGG16 base) gives the same validation activations every epoch: compute them
+    # once.  Timed apart; 0 when the model has no frozen prefix worth caching (the from-scratch CNNs).
+    validation_start = time.perf_counter()
+    cached_validation = None
+    if cache_validation and extractor is None:
+        cached_validation = _cached_validation(
+            model, dataset(val_images, val_labels, shuffle=False), val_labels, batch_size
+        )
+    validation_cache_seconds = time.perf_counter() - validation_start if cached_validation else 0.0
+
+    callbacks: list[keras.callbacks.Callback] = [cached_validation[0]] if cached_validation else []
     if early_stopping:
         callbacks.append(
             keras.callbacks.EarlyStopping(
@@ -452,7 +573,7 @@ def train_trial(
             _compile(model, optimizer)
             history = model.fit(
                 dataset(train_images, train_labels, shuffle=True),
-                validation_data=dataset(val_images, val_labels, shuffle=False),
+                validation_data=None if cached_validation else dataset(val_images, val_labels, shuffle=False),
                 epochs=epochs,
                 callbacks=callbacks,
                 class_weight=weights,
@@ -479,6 +600,8 @@ def train_trial(
             {
                 "train_seconds": round(train_seconds, 3),
                 "feature_extraction_seconds": round(extraction_seconds, 3),
+                "validation_cache_layer": cached_validation[1] if cached_validation else None,
+                "validation_cache_seconds": round(validation_cache_seconds, 3),
                 "epoch_seconds": [round(seconds, 3) for seconds in timer.seconds],
                 "train_images_per_second": round(images_seen / max(sum(timer.seconds), 1e-9), 1),
             },
@@ -542,5 +665,6 @@ __all__ = [
     "make_feature_dataset",
     "set_global_determinism",
     "split_feature_extractor",
+    "split_frozen_prefix",
     "train_trial",
 ]

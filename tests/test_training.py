@@ -29,6 +29,7 @@ from emotion_lib.training import (
     load_split,
     make_dataset,
     split_feature_extractor,
+    split_frozen_prefix,
     train_trial,
 )
 
@@ -298,6 +299,60 @@ def test_cache_features_requires_a_frozen_deterministic_vgg16_input_side():
     unfreeze_blocks(fine_tuned, ["block5"])
     with pytest.raises(UserError, match="frozen VGG16 base"):
         split_feature_extractor(fine_tuned)
+
+
+def read_curves(live_dir: Path) -> dict[str, list[float]]:
+    """DVCLive's per-epoch curves as {"train/loss": [...], "eval/accuracy": [...], ...}."""
+    curves = {}
+    for path in sorted((live_dir / "plots" / "metrics").rglob("*.tsv")):
+        rows = [line.split("\t") for line in path.read_text().splitlines()[1:]]
+        curves[f"{path.parent.name}/{path.stem}"] = [float(row[-1]) for row in rows]
+    return curves
+
+
+@pytest.mark.parametrize("fine_tune", [False, True], ids=["feature_extraction", "fine_tuning"])
+def test_cached_validation_matches_validating_the_whole_model(data_dir, tmp_path, fine_tune):
+    runs = {}
+    for cache in (False, True):
+        model = small_vgg16_model(augmentation=True)
+        if fine_tune:
+            unfreeze_blocks(model, ["block5"])
+        live_dir = tmp_path / f"live_{cache}"
+        metrics = train_trial(
+            trial="vgg16",
+            model=model,
+            data_dir=data_dir,
+            model_path=tmp_path / f"cache_{cache}.keras",
+            live_dir=live_dir,
+            cache_validation=cache,
+            **{**TRAIN_DEFAULTS, "epochs": 3, "early_stopping_patience": 2},
+        )
+        runs[cache] = (metrics, read_curves(live_dir), json.loads((live_dir / "timing.json").read_text()))
+    (plain, plain_curves, plain_timing), (cached, cached_curves, cached_timing) = runs[False], runs[True]
+    assert plain_timing["validation_cache_layer"] is None
+    assert cached_timing["validation_cache_layer"] == ("block4_pool" if fine_tune else "flatten")
+    assert cached_curves.keys() == plain_curves.keys() and "eval/loss" in cached_curves
+    for name, values in plain_curves.items():
+        # Training never sees the validation figures except through callbacks, so the curves agree to round-off.
+        assert cached_curves[name] == pytest.approx(values, rel=1e-4, abs=1e-6), name
+    for key in ("epochs_run", "best_epoch", "saved_epoch", "trainable_params"):
+        assert cached[key] == plain[key]
+    for key in ("best_val_loss", "last_val_loss", "best_val_accuracy", "last_val_accuracy"):
+        assert cached[key] == pytest.approx(plain[key], rel=1e-4)
+
+
+def test_frozen_prefix_split_reproduces_the_model():
+    images = np.random.default_rng(1).uniform(0, 255, size=(4, 32, 32, 3)).astype("float32")
+    model = small_vgg16_model(augmentation=True)
+    unfreeze_blocks(model, ["block4", "block5"])
+    prefix, suffix, boundary = split_frozen_prefix(model)
+    assert boundary == "block3_pool"
+    np.testing.assert_allclose(
+        suffix.predict(prefix.predict(images, verbose=0), verbose=0), model.predict(images, verbose=0), rtol=1e-5
+    )
+    assert prefix.trainable_weights == [] and len(suffix.trainable_weights) == len(model.trainable_weights)
+    # From-scratch CNNs train from their first conv layer on: nothing to cache.
+    assert split_frozen_prefix(small_scratch_model()) is None
 
 
 # ----------------------------------------------------------------------------------------------- VGG16 weights

@@ -190,6 +190,15 @@ def count_params(weights: list) -> int:
     return int(sum(math.prod(weight.shape) for weight in weights))
 
 
+def _chain_model(input_shape: tuple, layers: list, input_name: str, name: str) -> keras.Model:
+    """A Functional model calling ``layers`` one after another on a new input; it shares their weights."""
+    inputs = keras.Input(shape=tuple(input_shape), name=input_name)
+    x = inputs
+    for layer in layers:
+        x = layer(x)
+    return keras.Model(inputs, x, name=name)
+
+
 def split_feature_extractor(model: keras.Model) -> tuple[keras.Model, keras.Model]:
     """Split a frozen-VGG16 model into (extractor: image -> VGG16 features, head: features -> probabilities).
 
@@ -217,17 +226,8 @@ def split_feature_extractor(model: keras.Model) -> tuple[keras.Model, keras.Mode
                 f"cache_features needs a deterministic, frozen input side, but layer {layer.name!r} "
                 "is random or trainable: set trials.<name>.augmentation: false or train with cache_features=False"
             )
-    image = keras.Input(shape=model.input_shape[1:], name="image")
-    x = image
-    for layer in model.layers[1 : index + 1]:
-        x = layer(x)
-    extractor = keras.Model(image, x, name="feature_extractor")
-
-    features = keras.Input(shape=tuple(base.output.shape[1:]), name="features")
-    y = features
-    for layer in model.layers[index + 1 :]:
-        y = layer(y)
-    head = keras.Model(features, y, name="head")
+    extractor = _chain_model(model.input_shape[1:], model.layers[1 : index + 1], "image", "feature_extractor")
+    head = _chain_model(tuple(base.output.shape[1:]), model.layers[index + 1 :], "features", "head")
     if tuple(head.output_shape) != tuple(model.output_shape):
         raise ValueError(f"the head after 'vgg16' is not a simple chain of layers in model {model.name!r}")
     return extractor, head
@@ -271,16 +271,8 @@ def split_frozen_prefix(model: keras.Model) -> tuple[keras.Model, keras.Model, s
     if not suffix_layers or not any(layer.weights for layer in prefix_layers):
         return None
     try:
-        image = keras.Input(shape=model.input_shape[1:], name="image")
-        x = image
-        for layer in prefix_layers:
-            x = layer(x)
-        prefix = keras.Model(image, x, name="frozen_prefix")
-        activations = keras.Input(shape=tuple(x.shape[1:]), name="activations")
-        y = activations
-        for layer in suffix_layers:
-            y = layer(y)
-        suffix = keras.Model(activations, y, name="trainable_suffix")
+        prefix = _chain_model(model.input_shape[1:], prefix_layers, "image", "frozen_prefix")
+        suffix = _chain_model(tuple(prefix.output.shape[1:]), suffix_layers, "activations", "trainable_suffix")
     except (ValueError, TypeError):
         # A layer that takes several inputs (a non-chain graph) cannot be re-called on one tensor.
         return None

@@ -322,13 +322,14 @@ def _cached_validation(
     prefix, suffix, boundary = split
     if math.prod(prefix.output_shape[1:]) * len(val_labels) * 4 > VALIDATION_CACHE_MAX_BYTES:
         return None
+    activations = prefix.predict(val_dataset, verbose=0)
     # Guard against a graph the chain rebuild got wrong: prefix then suffix must reproduce the model on real data.
+    # The sample is read after the full pass above, so the dataset's cache is complete rather than half-filled.
     sample = next(iter(val_dataset))[0][:8]
     expected = model.predict(sample, verbose=0)
-    if not np.allclose(suffix.predict(prefix.predict(sample, verbose=0), verbose=0), expected, atol=1e-5):
+    if not np.allclose(suffix.predict(activations[: len(sample)], verbose=0), expected, atol=1e-5):
         print(f"warning: {model.name!r} does not split at {boundary!r}; validating the whole model every epoch")
         return None
-    activations = prefix.predict(val_dataset, verbose=0)
     return _CachedValidation(suffix, activations, val_labels, batch_size), boundary
 
 

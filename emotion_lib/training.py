@@ -506,10 +506,9 @@ def train_trial(
     # once.  Timed apart; 0 when the model has no frozen prefix worth caching (the from-scratch CNNs).
     validation_start = time.perf_counter()
     cached_validation = None
-    if cache_validation and extractor is None:
-        cached_validation = _cached_validation(
-            model, dataset(val_images, val_labels, shuffle=False), val_labels, batch_size
-        )
+    val_dataset = dataset(val_images, val_labels, shuffle=False) if extractor is None else None
+    if cache_validation and val_dataset is not None:
+        cached_validation = _cached_validation(model, val_dataset, val_labels, batch_size)
     validation_cache_seconds = time.perf_counter() - validation_start if cached_validation else 0.0
 
     callbacks: list[keras.callbacks.Callback] = [cached_validation[0]] if cached_validation else []
@@ -566,7 +565,7 @@ def train_trial(
             _compile(model, optimizer)
             history = model.fit(
                 dataset(train_images, train_labels, shuffle=True),
-                validation_data=None if cached_validation else dataset(val_images, val_labels, shuffle=False),
+                validation_data=None if cached_validation else val_dataset,
                 epochs=epochs,
                 callbacks=callbacks,
                 class_weight=weights,

@@ -37,9 +37,9 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from emotion_lib import EMOTIONS  # noqa: E402
+from emotion_lib.inputs import make_dataset  # noqa: E402
 from emotion_lib.models import build_model  # noqa: E402
 from emotion_lib.training import (  # noqa: E402
-    make_dataset,
     make_feature_dataset,
     set_global_determinism,
     split_feature_extractor,

@@ -21,8 +21,6 @@ label/probability arrays so they can be tested without TensorFlow.
 from __future__ import annotations
 
 import csv
-import importlib
-import importlib.util
 import io
 import json
 import math
@@ -217,12 +215,13 @@ def _backbone_note(extra: Mapping[str, Any] | None) -> str | None:
 
 
 def _load_test_set(data_dir: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Read ``test.npz`` and ``meta.json`` from the prepared data directory and validate them."""
-    npz_path = data_dir / "test.npz"
+    """Read ``test.npz`` and the emotion names of ``meta.json`` from the prepared data directory."""
+    from emotion_lib.inputs import load_split
+
+    images, labels = load_split(data_dir, "test")
     meta_path = data_dir / "meta.json"
-    for path in (npz_path, meta_path):
-        if not path.is_file():
-            raise UserError(f"{path} not found: prepare the data first (run `dvc repro prepare`)")
+    if not meta_path.is_file():
+        raise UserError(f"{meta_path} not found: prepare the data first (run `dvc repro prepare`)")
     try:
         meta = json.loads(meta_path.read_text())
     except json.JSONDecodeError as exc:
@@ -230,80 +229,25 @@ def _load_test_set(data_dir: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
     emotions = meta.get("emotions") if isinstance(meta, dict) else None
     if not isinstance(emotions, list) or not all(isinstance(e, str) for e in emotions) or len(emotions) < 2:
         raise UserError(f"{meta_path} must contain an 'emotions' list of class names; re-run `dvc repro prepare`")
-    try:
-        with np.load(npz_path, allow_pickle=False) as npz:
-            missing = {"images", "labels"} - set(npz.files)
-            if missing:
-                raise UserError(f"{npz_path} lacks array(s) {sorted(missing)}; re-run `dvc repro prepare`")
-            images = npz["images"]
-            labels = npz["labels"]
-    except UserError:
-        raise
-    except (OSError, ValueError) as exc:
-        raise UserError(f"{npz_path} is not a readable .npz file ({exc}); re-run `dvc repro prepare`") from exc
-    if images.ndim != 3 or images.dtype != np.uint8:
-        raise UserError(f"{npz_path}: 'images' must be uint8 of shape (N, H, W), got {images.dtype} {images.shape}")
-    if labels.ndim != 1 or labels.shape[0] != images.shape[0] or not np.issubdtype(labels.dtype, np.integer):
-        raise UserError(f"{npz_path}: 'labels' must be {images.shape[0]} integers, got {labels.dtype} {labels.shape}")
-    if labels.shape[0] == 0:
-        raise UserError(f"{npz_path} holds no test images; check the prepare params")
     if labels.min() < 0 or labels.max() >= len(emotions):
-        raise UserError(f"{npz_path}: labels outside 0..{len(emotions) - 1} for the emotions in {meta_path}")
-    return images, labels.astype(np.int64), emotions
-
-
-def _register_custom_layers() -> None:
-    """Import ``emotion_lib.models`` when it exists so its custom Keras layers are registered for loading.
-
-    Only a missing module is tolerated; an error inside an existing module
-    is a real bug and must surface instead of a confusing "unknown layer".
-    """
-    if importlib.util.find_spec("emotion_lib.models") is not None:
-        importlib.import_module("emotion_lib.models")
-
-
-def _model_input_size(model: Any, native: tuple[int, int]) -> tuple[int, int, int]:
-    """Return the (height, width, channels) the model expects; unspecified sizes fall back to the native images."""
-    shape = model.input_shape
-    if isinstance(shape, list):
-        if len(shape) != 1:
-            raise ValueError(f"expected a single-input model, got input shapes {shape}")
-        shape = shape[0]
-    if len(shape) != 4:
-        raise ValueError(f"expected an image model with input (batch, H, W, C), got {shape}")
-    _, height, width, channels = shape
-    return (height or native[0], width or native[1], channels or 1)
+        raise UserError(
+            f"{data_dir / 'test.npz'}: labels outside 0..{len(emotions) - 1} for the emotions in {meta_path}"
+        )
+    return images, labels, emotions
 
 
 def predict_probabilities(model: Any, images: np.ndarray, *, batch_size: int = 64) -> np.ndarray:
     """Run ``model`` on uint8 grayscale images (N, H, W) and return class probabilities as float64.
 
-    Images are resized bilinearly to the model's input size and the gray
-    channel is replicated to its channel count inside a tf.data pipeline, one
-    batch at a time, so a 180x180x3 VGG16 input never has to hold the whole
-    upscaled test set in memory.  Pixel values stay in 0..255 because every
-    model in this project rescales internally, as the seed's did.
+    The images reach the model through :func:`emotion_lib.inputs.make_dataset`, the input path of training,
+    batch by batch, so a 180x180x3 input never holds the whole upscaled test set in memory.
     """
-    import tensorflow as tf
+    from emotion_lib.inputs import input_geometry, make_dataset
 
     if batch_size < 1:
         raise ValueError(f"batch_size must be positive, got {batch_size}")
-    height, width, channels = _model_input_size(model, images.shape[1:3])
-
-    def to_model_input(batch: tf.Tensor) -> tf.Tensor:
-        x = tf.cast(batch, tf.float32)[..., tf.newaxis]
-        if (height, width) != tuple(images.shape[1:3]):
-            x = tf.image.resize(x, (height, width), method="bilinear")
-        if channels != 1:
-            x = tf.repeat(x, repeats=channels, axis=-1)
-        return x
-
-    dataset = (
-        tf.data.Dataset.from_tensor_slices(images)
-        .batch(batch_size)
-        .map(to_model_input, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-        .prefetch(tf.data.AUTOTUNE)
-    )
+    image_size, channels = input_geometry(model)
+    dataset = make_dataset(images, None, image_size=image_size, channels=channels, batch_size=batch_size)
     probabilities = np.asarray(model.predict(dataset, verbose=0), dtype=np.float64)
     if probabilities.ndim != 2 or probabilities.shape[0] != images.shape[0]:
         raise ValueError(f"model returned shape {probabilities.shape} for {images.shape[0]} images")
@@ -422,8 +366,7 @@ def evaluate_model(
 ) -> dict:
     """Evaluate the saved model of ``trial`` on the prepared test set and write all evaluation outputs.
 
-    Loads ``model_path`` with ``safe_mode=True`` (after importing
-    ``emotion_lib.models`` so its custom layers are known), reads
+    Loads ``model_path`` with :func:`emotion_lib.models.load_model` (Keras safe mode), reads
     ``data_dir/test.npz`` and ``data_dir/meta.json``, predicts in batches of
     ``batch_size`` and writes ``metrics_path`` plus ``classification_report.txt``,
     ``confusion.csv``, ``confusion.png``, ``roc.csv`` and ``roc.png`` under
@@ -435,15 +378,9 @@ def evaluate_model(
         raise UserError(f"model file {model_path} not found: train the trial first (run `dvc repro train@{trial}`)")
     images, labels, emotions = _load_test_set(data_dir)
 
-    import keras
+    from emotion_lib.models import load_model
 
-    _register_custom_layers()
-    try:
-        model = keras.models.load_model(model_path, safe_mode=True)
-    except (OSError, ValueError, TypeError) as exc:
-        raise UserError(
-            f"cannot load model {model_path} ({type(exc).__name__}: {exc}); re-train it with `dvc repro train@{trial}`"
-        ) from exc
+    model = load_model(model_path, remedy=f"re-train it with `dvc repro train@{trial}`")
     n_outputs = model.output_shape[-1]
     if n_outputs != len(emotions):
         raise UserError(

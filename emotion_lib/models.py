@@ -341,9 +341,23 @@ def unfreeze_blocks(model: keras.Model, blocks: Sequence[str]) -> None:
         layer.trainable = layer.name.startswith(wanted)
 
 
-def load_model(path: str | Path, *, compile: bool = True) -> keras.Model:  # noqa: A002 - mirrors the Keras keyword
-    """Load a model saved by :func:`emotion_lib.training.train_trial` in Keras safe mode."""
+def load_model(path: str | Path, *, compile: bool = True, remedy: str = "") -> keras.Model:  # noqa: A002 - Keras' name
+    """Load a model saved by :func:`emotion_lib.training.train_trial` in Keras safe mode.
+
+    Importing this module registers :class:`VGG16Preprocess`, the one custom
+    layer, so safe loading works.  A missing file, or a file that is not a
+    Keras model of this project, is a :class:`UserError` naming the path and
+    ``remedy`` (what to run to make a good one).
+    """
     path = Path(path)
+    remedy = remedy or "train a trial first (`dvc repro`) and pass models/<trial>.keras"
     if not path.is_file():
-        raise UserError(f"model file {str(path)!r} does not exist: run the training stage that writes it first")
-    return keras.models.load_model(path, safe_mode=True, compile=compile)
+        raise UserError(f"model file {path} does not exist; {remedy}")
+    try:
+        model = keras.models.load_model(path, safe_mode=True, compile=compile)
+    except Exception as error:  # Keras raises ValueError, OSError, KeyError, zipfile.BadZipFile, ... for bad files.
+        first_line = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+        raise UserError(f"{path} is not a Keras model of this project ({first_line}); {remedy}") from error
+    if not isinstance(model, keras.Model) or len(model.inputs) != 1 or len(model.input_shape) != 4:
+        raise UserError(f"{path} is not an image classifier of this project (one (None, S, S, C) input); {remedy}")
+    return model

@@ -254,8 +254,12 @@ def _read_folder(raw_dir: Path, emotions: tuple[str, ...], exts: frozenset[str])
 # --------------------------------------------------------------------------- decoding
 
 
-def _normalise(img: Image.Image, image_size: int) -> tuple[np.ndarray, bool, bool]:
-    """Convert to ``image_size`` square 8-bit grayscale; return the pixels and whether size / colour changed."""
+def normalise_image(img: Image.Image, image_size: int) -> tuple[np.ndarray, bool, bool]:
+    """Convert to ``image_size`` square 8-bit grayscale, as every stored image is; return (pixels, resized, colour).
+
+    The one conversion of a decoded image into the stored 48x48 form: prepare uses it for every dataset image, and
+    prediction for every face crop, so both reach the model through the same pixels.
+    """
     colour = img.mode != "L"
     if colour:
         img = img.convert("L")
@@ -274,7 +278,7 @@ def _decode_file(job: tuple[str, int]) -> tuple[bytes | None, str, bool, bool]:
             with Image.open(path) as img:
                 # Image.open only reads the header; load() forces a full decode so truncated files fail here.
                 img.load()
-                pixels, resized, colour = _normalise(img, image_size)
+                pixels, resized, colour = normalise_image(img, image_size)
     except Exception as exc:  # noqa: BLE001 - PIL raises OSError, SyntaxError, ValueError, ... for corrupt files.
         # The absolute path would make dropped.csv depend on where the data lives, so it is removed.
         return None, f"{type(exc).__name__}: {str(exc).replace(path, '<file>')}", False, False
@@ -366,7 +370,7 @@ def _csv_row(n: int, row: list[str], cols: dict[str, int], name: str, emotions: 
     if pixels is None:
         return _Drop(n, path, split, emotion, "bad_pixels", "pixels is not 2304 space-separated integers 0-255")
     if image_size != CSV_IMAGE_SIDE:
-        pixels, resized, _ = _normalise(Image.fromarray(pixels, mode="L"), image_size)
+        pixels, resized, _ = normalise_image(Image.fromarray(pixels, mode="L"), image_size)
         converted["size"] += resized
     return _Sample(n, path, split, emotions.index(emotion), hashlib.sha1(pixels.tobytes()).hexdigest(), pixels)
 

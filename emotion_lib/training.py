@@ -39,10 +39,10 @@ import tensorflow as tf
 
 from emotion_lib.atomic import atomic_dir, atomic_file, write_json
 from emotion_lib.errors import UserError
+from emotion_lib.inputs import input_geometry, load_split, make_dataset
 from emotion_lib.models import VGG16Preprocess
 
 CLASS_WEIGHT_MODES: tuple[str, ...] = ("none", "balanced")
-SPLIT_NAMES: tuple[str, ...] = ("train", "val", "test")
 
 # Keys train_trial writes into metrics.json itself; extra_metrics may not reuse them.
 _SUMMARY_KEYS = frozenset(
@@ -85,85 +85,6 @@ def set_global_determinism(seed: int) -> None:
         raise UserError(f"seed must be an integer >= 0, got {seed!r}")
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
-
-
-def load_split(data_dir: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
-    """Read ``data_dir/<split>.npz``: ``images`` uint8 (N, H, W) and ``labels`` int64 (N,)."""
-    if split not in SPLIT_NAMES:
-        raise ValueError(f"split must be one of {list(SPLIT_NAMES)}, got {split!r}")
-    path = Path(data_dir) / f"{split}.npz"
-    if not path.is_file():
-        raise UserError(f"{str(path)!r} does not exist: run the data preparation stage first")
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            images, labels = archive["images"], archive["labels"]
-    except (KeyError, ValueError, OSError) as error:
-        raise UserError(
-            f"{str(path)!r} is not a prepared split (needs arrays 'images' and 'labels'): {error}; "
-            "re-run the data preparation stage"
-        ) from error
-    if images.dtype != np.uint8 or images.ndim != 3:
-        raise UserError(
-            f"{str(path)!r}: 'images' must be uint8 (N, H, W), got {images.dtype} {images.shape}; "
-            "re-run the data preparation stage"
-        )
-    if labels.ndim != 1 or labels.shape[0] != images.shape[0] or not np.issubdtype(labels.dtype, np.integer):
-        raise UserError(
-            f"{str(path)!r}: 'labels' must be integers of shape ({images.shape[0]},), got {labels.dtype} "
-            f"{labels.shape}; re-run the data preparation stage"
-        )
-    return images, labels.astype(np.int64)
-
-
-def make_dataset(
-    images: np.ndarray,
-    labels: np.ndarray,
-    *,
-    image_size: int,
-    channels: int,
-    batch_size: int,
-    shuffle: bool,
-    seed: int,
-) -> tf.data.Dataset:
-    """Batches of (float32 pixels 0..255 of shape (B, image_size, image_size, channels), int64 labels).
-
-    The packed arrays are resized once (bilinear, rounded back to uint8) and
-    cached as single-channel uint8; grayscale-to-``channels`` replication and
-    the float conversion happen per batch, after the cache.  Caching uint8
-    grayscale instead of float RGB keeps the cache 12 times smaller (FER-2013
-    at 180 px RGB float would need ~11 GB), while replication of a whole batch
-    is a cheap vectorised op.  Scaling (1/255 or VGG16 preprocessing) is the
-    model's job.  Shuffling is seeded and reshuffles every epoch.
-    """
-    if images.ndim != 3 or images.dtype != np.uint8:
-        raise ValueError(f"images must be uint8 of shape (N, H, W), got {images.dtype} {images.shape}")
-    if labels.shape != (images.shape[0],):
-        raise ValueError(f"labels must have shape ({images.shape[0]},), got {labels.shape}")
-    if channels not in (1, 3):
-        raise ValueError(f"channels must be 1 or 3, got {channels!r}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size!r}")
-    needs_resize = images.shape[1:] != (image_size, image_size)
-
-    def resize(image, label):
-        image = image[..., tf.newaxis]
-        if needs_resize:
-            image = tf.image.resize(image, (image_size, image_size), method="bilinear")
-            image = tf.cast(tf.round(tf.clip_by_value(image, 0.0, 255.0)), tf.uint8)
-        return image, label
-
-    def to_model_input(image, label):
-        image = tf.cast(image, tf.float32)
-        if channels > 1:
-            image = tf.tile(image, (1, 1, 1, channels))
-        return image, label
-
-    dataset = tf.data.Dataset.from_tensor_slices((images, labels.astype(np.int64)))
-    dataset = dataset.map(resize, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).cache()
-    if shuffle:
-        dataset = dataset.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
-    dataset = dataset.batch(batch_size).map(to_model_input, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return dataset.prefetch(tf.data.AUTOTUNE)
 
 
 def compute_class_weights(labels: np.ndarray, num_classes: int, mode: str) -> dict[int, float] | None:
@@ -364,13 +285,6 @@ def _compile(model: keras.Model, optimizer: keras.optimizers.Optimizer) -> None:
     model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
 
 
-def _input_geometry(model: keras.Model) -> tuple[int, int]:
-    shape = model.input_shape
-    if not isinstance(shape, tuple) or len(shape) != 4 or shape[1] != shape[2] or shape[1] is None:
-        raise ValueError(f"model must take one square image input (None, S, S, C), got input_shape {shape}")
-    return int(shape[1]), int(shape[3])
-
-
 def _check_labels(labels: np.ndarray, num_classes: int, data_dir: Path, split: str) -> None:
     if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
         raise UserError(
@@ -486,7 +400,7 @@ def train_trial(
     )
     set_global_determinism(seed)
 
-    image_size, channels = _input_geometry(model)
+    image_size, channels = input_geometry(model)
     num_classes = int(model.output_shape[-1])
     # Split (and so validate cache_features) before any data is read, to fail fast on a bad combination.
     extractor, head = split_feature_extractor(model) if cache_features else (None, None)

@@ -22,12 +22,11 @@ import pytest
 
 from emotion_lib import EMOTIONS, pretrained
 from emotion_lib.errors import UserError
+from emotion_lib.inputs import load_split, make_dataset
 from emotion_lib.models import build_model, build_vgg16_base, load_model, unfreeze_blocks
 from emotion_lib.pretrained import IMAGENET_NOTOP_FILENAME, IMAGENET_NOTOP_URL, resolve_vgg16_weights
 from emotion_lib.training import (
     compute_class_weights,
-    load_split,
-    make_dataset,
     split_feature_extractor,
     split_frozen_prefix,
     train_trial,
@@ -125,7 +124,7 @@ def test_load_split_reads_the_prepared_arrays(data_dir):
 
 
 def test_load_split_missing_file_is_a_user_error(tmp_path):
-    with pytest.raises(UserError, match="data preparation"):
+    with pytest.raises(UserError, match="train.npz: missing; run `dvc repro prepare`"):
         load_split(tmp_path, "train")
 
 

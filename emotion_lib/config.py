@@ -4,7 +4,8 @@
 once into frozen dataclasses, checking every key's type and range and turning
 an unknown key into an error that suggests the nearest known one (a typo such
 as ``model.dropuot`` must never be silently ignored).  The library itself takes
-explicit keyword arguments; only the stage CLIs touch these objects.
+typed objects resolved from it (:meth:`Config.trial_run` gives one trial's
+:class:`TrialRun`); only the stage CLIs read params.yaml.
 
 :func:`stage_param_keys` says which params keys each DVC stage reads, so a test
 can check that ``dvc.yaml`` declares exactly those keys: a stage that reads an
@@ -24,15 +25,18 @@ from typing import Any
 import yaml
 
 from emotion_lib import EMOTIONS
+from emotion_lib.architecture import (
+    INITIALIZERS,
+    INPUT_SCALINGS,
+    PADDINGS,
+    VGG16_BLOCKS,
+    VGG16_MIN_INPUT_SIZE,
+    min_input_size,
+)
 from emotion_lib.errors import UserError
 
 KNOWN_EXTENSIONS = ("jpeg", "jpg", "png", "bmp", "gif", "tif", "tiff", "webp")
 TRIAL_NAMES = ("baseline", "early_stopping", "augmentation", "dropout", "l2", "vgg16_features", "vgg16_finetune")
-VGG16_BLOCKS = ("block1", "block2", "block3", "block4", "block5")
-# The scratch stack (four conv+pool blocks and a final conv, all 3x3 valid) needs
-# 78 px: each valid 3x3 conv loses 2 px and each 2x2 pool halves (flooring).
-SCRATCH_MIN_SIZE = {"valid": 78, "same": 16}
-VGG16_MIN_SIZE = 32
 # Keys that shape a model; a trial that starts from another trial's model inherits them instead.
 ARCHITECTURE_KEYS = ("augmentation", "flatten_dropout", "block_dropout", "dense_units", "l2")
 
@@ -87,12 +91,18 @@ class ModelConfig:
     channels: int = 1
     padding: str = "valid"
     dropout: float = 0.5
+    initializer: str = "he_normal"
+    input_scaling: str = "centered"
 
     def validate(self) -> None:
+        _check(self.initializer in INITIALIZERS, "model.initializer", self.initializer,
+               f"one of {', '.join(INITIALIZERS)}")
+        _check(self.input_scaling in INPUT_SCALINGS, "model.input_scaling", self.input_scaling,
+               f"one of {', '.join(INPUT_SCALINGS)}")
         _check(self.channels in (1, 3), "model.channels", self.channels, "1 (grayscale) or 3 (RGB)")
-        _check(self.padding in SCRATCH_MIN_SIZE, "model.padding", self.padding, "'valid' or 'same'")
+        _check(self.padding in PADDINGS, "model.padding", self.padding, "'valid' or 'same'")
         _check(0 <= self.dropout < 1, "model.dropout", self.dropout, "a rate in [0, 1)")
-        minimum = SCRATCH_MIN_SIZE.get(self.padding, 16)
+        minimum = min_input_size(self.padding)
         if not minimum <= self.image_size <= 512:
             hint = " or set model.padding: same" if self.padding == "valid" else ""
             raise UserError(f"model.image_size: {self.image_size} is too small for {self.padding} padding; "
@@ -109,8 +119,8 @@ class PretrainedConfig:
 
     def validate(self) -> None:
         _check(bool(self.weights), "pretrained.weights", self.weights, "imagenet, none, or a path to a Keras .h5")
-        _check(VGG16_MIN_SIZE <= self.image_size <= 512, "pretrained.image_size", self.image_size,
-               f"an integer in [{VGG16_MIN_SIZE}, 512] (VGG16 needs at least 32 px)")
+        _check(VGG16_MIN_INPUT_SIZE <= self.image_size <= 512, "pretrained.image_size", self.image_size,
+               f"an integer in [{VGG16_MIN_INPUT_SIZE}, 512] (VGG16 needs at least 32 px)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -201,6 +211,51 @@ class TrialConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class ArchitectureSpec:
+    """What the model factory builds for one trial: the keyword arguments of :func:`emotion_lib.models.build_model`."""
+
+    backbone: str
+    image_size: int
+    channels: int
+    padding: str = "valid"
+    augmentation: bool = False
+    flatten_dropout_rate: float = 0.0
+    block_dropout_rate: float = 0.0
+    dense_units: int = 0
+    l2: float = 0.0
+    head_dropout_rate: float = 0.0
+    initializer: str = "glorot_uniform"
+    input_scaling: str = "unit"
+
+
+@dataclasses.dataclass(frozen=True)
+class TrialRun:
+    """One ``train@<trial>`` run resolved from ``params.yaml``: everything the trainer receives, nothing more.
+
+    ``architecture`` is None for a trial that starts from ``init_from``'s
+    trained model (fine-tuning), whose architecture it inherits.
+    """
+
+    name: str
+    backbone: str
+    seed: int
+    epochs: int
+    learning_rate: float
+    # EarlyStopping on val_loss restoring the best weights; 0 trains for all epochs.
+    early_stopping_patience: int
+    batch_size: int
+    class_weight: str
+    reduce_lr: ReduceLRConfig
+    architecture: ArchitectureSpec | None
+    init_from: str | None = None
+    unfreeze: tuple[str, ...] = ()
+
+    @property
+    def early_stopping(self) -> bool:
+        return self.early_stopping_patience > 0
+
+
+@dataclasses.dataclass(frozen=True)
 class Config:
     """The whole of ``params.yaml``."""
 
@@ -217,6 +272,58 @@ class Config:
         if name not in self.trials:
             raise UserError(_unknown_message(f"trial '{name}'", name, self.trials, "trials"))
         return self.trials[name]
+
+    def trial_run(self, name: str) -> TrialRun:
+        """Resolve trial ``name`` for training, reading exactly the keys :func:`stage_param_keys` lists for it.
+
+        A trial that starts from another trial's model reads no architecture
+        keys; only trials holding a Dropout(model.dropout) read ``model.dropout``.
+        """
+        trial = self.trial(name)
+        architecture = None
+        if trial.init_from is None and trial.backbone == "scratch":
+            architecture = ArchitectureSpec(
+                backbone="scratch",
+                image_size=self.model.image_size,
+                channels=self.model.channels,
+                padding=self.model.padding,
+                augmentation=trial.augmentation,
+                flatten_dropout_rate=self.model.dropout if trial.flatten_dropout else 0.0,
+                block_dropout_rate=trial.block_dropout,
+                dense_units=trial.dense_units,
+                l2=trial.l2,
+                initializer=self.model.initializer,
+                input_scaling=self.model.input_scaling,
+            )
+        elif trial.init_from is None:
+            architecture = ArchitectureSpec(
+                backbone="vgg16",
+                image_size=self.pretrained.image_size,
+                channels=3,
+                augmentation=trial.augmentation,
+                dense_units=trial.dense_units,
+                head_dropout_rate=self.model.dropout,
+            )
+        reduce_lr = self.train.reduce_lr
+        return TrialRun(
+            name=trial.name,
+            backbone=trial.backbone,
+            seed=self.seed,
+            epochs=trial.epochs,
+            learning_rate=trial.learning_rate,
+            early_stopping_patience=trial.early_stopping_patience,
+            batch_size=self.train.batch_size,
+            class_weight=self.train.class_weight,
+            reduce_lr=ReduceLRConfig(
+                enabled=reduce_lr.enabled,
+                factor=reduce_lr.factor,
+                patience=reduce_lr.patience,
+                min_delta=reduce_lr.min_delta,
+            ),
+            architecture=architecture,
+            init_from=trial.init_from,
+            unfreeze=tuple(trial.unfreeze),
+        )
 
 
 
@@ -272,7 +379,8 @@ def stage_param_keys(config: Config, stage: str, trial: str | None = None) -> li
         keys = ["seed", f"trials.{spec.name}", *(f"train.{field.name}" for field in dataclasses.fields(TrainConfig))]
         if spec.init_from is None:
             if spec.backbone == "scratch":
-                keys += ["model.image_size", "model.channels", "model.padding"]
+                keys += ["model.image_size", "model.channels", "model.padding", "model.initializer",
+                         "model.input_scaling"]
             else:
                 keys += ["pretrained.image_size"]
         if spec.uses_model_dropout:

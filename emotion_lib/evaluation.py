@@ -243,12 +243,14 @@ def predict_probabilities(model: Any, images: np.ndarray, *, batch_size: int = 6
     batch by batch, so a 180x180x3 input never holds the whole upscaled test set in memory.
     """
     from emotion_lib.inputs import input_geometry, make_dataset
+    from emotion_lib.progress import PredictProgress
 
     if batch_size < 1:
         raise ValueError(f"batch_size must be positive, got {batch_size}")
     image_size, channels = input_geometry(model)
     dataset = make_dataset(images, None, image_size=image_size, channels=channels, batch_size=batch_size)
-    probabilities = np.asarray(model.predict(dataset, verbose=0), dtype=np.float64)
+    progress = PredictProgress(f"predicting {len(images)} images", int(dataset.cardinality()))
+    probabilities = np.asarray(model.predict(dataset, verbose=0, callbacks=[progress]), dtype=np.float64)
     if probabilities.ndim != 2 or probabilities.shape[0] != images.shape[0]:
         raise ValueError(f"model returned shape {probabilities.shape} for {images.shape[0]} images")
     row_sums = probabilities.sum(axis=1)

@@ -21,18 +21,17 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from emotion_lib.architecture import (
+    BACKBONES,
+    INITIALIZERS,
+    INPUT_SCALINGS,
+    PADDINGS,
+    SCRATCH_FILTERS,
+    VGG16_BLOCKS,
+    VGG16_MIN_INPUT_SIZE,
+    min_input_size,
+)
 from emotion_lib.errors import UserError
-
-BACKBONES: tuple[str, ...] = ("scratch", "vgg16")
-PADDINGS: tuple[str, ...] = ("valid", "same")
-
-# Filters of the five 3x3 convolutions of the from-scratch stack (seed 000, table of section 5.1).
-# Every convolution but the last is followed by a 2x2 max-pool.
-SCRATCH_FILTERS: tuple[int, ...] = (32, 64, 128, 256, 256)
-
-# VGG16 has five pooling stages, so 32 px is the smallest input Keras accepts for the conv base.
-VGG16_MIN_INPUT_SIZE = 32
-VGG16_BLOCKS: tuple[str, ...] = ("block1", "block2", "block3", "block4", "block5")
 
 # Channel means of ImageNet in BGR order, as used by keras.applications.vgg16.preprocess_input ("caffe" mode).
 VGG16_BGR_MEAN: tuple[float, float, float] = (103.939, 116.779, 123.68)
@@ -81,34 +80,6 @@ class _SeedStream:
         return int(child.generate_state(1)[0] % (2**31 - 1))
 
 
-def min_input_size(padding: str) -> int:
-    """Smallest square input (pixels) that the from-scratch stack can process with ``padding``.
-
-    Computed by walking the stack (3x3 convolutions, 2x2 max-pools) rather than
-    hard-coded, so it stays right if :data:`SCRATCH_FILTERS` changes: with
-    ``valid`` padding every convolution trims 2 px, and the last convolution
-    still needs a 3x3 input, which gives 78 px for the five-convolution stack.
-    """
-    _check_padding(padding)
-    size = 1
-    while _scratch_output_size(size, padding) < 1:
-        size += 1
-    return size
-
-
-def _scratch_output_size(size: int, padding: str) -> int:
-    """Spatial size after the from-scratch stack, or 0 if some layer would get an empty input."""
-    for index in range(len(SCRATCH_FILTERS)):
-        size = size - 2 if padding == "valid" else size
-        if size < 1:
-            return 0
-        if index < len(SCRATCH_FILTERS) - 1:
-            size //= 2  # max-pool 2x2, stride 2, valid: floor division
-            if size < 1:
-                return 0
-    return size
-
-
 def _check_padding(padding: str) -> None:
     if padding not in PADDINGS:
         raise UserError(f"model.padding must be one of {list(PADDINGS)}, got {padding!r}")
@@ -132,12 +103,15 @@ def build_model(
     dense_units: int = 0,
     l2: float = 0.0,
     head_dropout_rate: float = 0.0,
+    initializer: str = "glorot_uniform",
+    input_scaling: str = "unit",
     vgg16_weights_path: str | Path | None = None,
     seed: int = 0,
 ) -> keras.Model:
     """Build one trial's (uncompiled) model.
 
-    ``backbone="scratch"``: Input -> [augmentation] -> Rescaling(1/255) -> five
+    ``backbone="scratch"``: Input -> [augmentation] -> Rescaling (``input_scaling``: to [0, 1], the seed's 1/255,
+    or to [-1, 1]) -> five
     3x3 ReLU convolutions (32, 64, 128, 256, 256 filters), each but the last
     followed by a 2x2 max-pool, each optionally followed by
     ``Dropout(block_dropout_rate)`` -> Flatten -> [Dropout(flatten_dropout_rate)]
@@ -149,6 +123,12 @@ def build_model(
     Dense(num_classes, softmax).  The conv base gets the weights in
     ``vgg16_weights_path`` (see :mod:`emotion_lib.pretrained`) or, without one,
     seeded random weights.
+
+    ``initializer`` sets the scratch CNN's kernel initialiser: ``glorot_uniform``
+    (Keras' default, the seed's) or ``he_normal`` (He et al. 2015, for ReLU
+    stacks: it keeps the activations' scale through the five convolutions, where
+    Glorot shrinks it about threefold per layer; see the README, "The study on
+    real faces").  VGG16's head keeps Glorot.
 
     Optional layers are only added when their rate/size is non-zero, so each
     trial has exactly the layers of its table in the seed.  Inputs are raw
@@ -172,6 +152,10 @@ def build_model(
         )
     if l2 < 0:
         raise UserError(f"trials.<name>.l2 must be >= 0, got {l2!r}")
+    if initializer not in INITIALIZERS:
+        raise UserError(f"model.initializer must be one of {list(INITIALIZERS)}, got {initializer!r}")
+    if input_scaling not in INPUT_SCALINGS:
+        raise UserError(f"model.input_scaling must be one of {list(INPUT_SCALINGS)}, got {input_scaling!r}")
     if not isinstance(seed, int) or seed < 0:
         raise UserError(f"seed must be an integer >= 0, got {seed!r}")
 
@@ -188,7 +172,8 @@ def build_model(
                 f"model.image_size={image_size} is too small for the from-scratch CNN with model.padding={padding!r}: "
                 f"it needs >= {smallest} px; use model.image_size >= {smallest} or set model.padding: same"
             )
-        x = _scratch_stack(x, padding=padding, block_dropout_rate=block_dropout_rate, seeds=seeds)
+        x = _scratch_stack(x, padding=padding, block_dropout_rate=block_dropout_rate, initializer=initializer,
+                           input_scaling=input_scaling, seeds=seeds)
         name = "scratch_cnn"
     else:
         if image_size < VGG16_MIN_INPUT_SIZE:
@@ -208,6 +193,7 @@ def build_model(
         # some of its layers; VGG16 has no BatchNorm or Dropout, so this is a safeguard, not a behaviour change.
         x = base(x, training=False)
         name = "vgg16_transfer"
+        initializer = "glorot_uniform"  # the head on a VGG16 base keeps the seed's initialiser
 
     x = keras.layers.Flatten(name="flatten")(x)
     if flatten_dropout_rate > 0:
@@ -217,7 +203,7 @@ def build_model(
             dense_units,
             activation="relu",
             kernel_regularizer=keras.regularizers.L2(l2) if l2 > 0 else None,
-            kernel_initializer=keras.initializers.GlorotUniform(seed=seeds.next()),
+            kernel_initializer=_initializer(initializer, seeds),
             name="dense_hidden",
         )(x)
         if head_dropout_rate > 0:
@@ -230,7 +216,7 @@ def build_model(
     outputs = keras.layers.Dense(
         num_classes,
         activation="softmax",
-        kernel_initializer=keras.initializers.GlorotUniform(seed=seeds.next()),
+        kernel_initializer=_initializer(initializer, seeds),
         name="classifier",
     )(x)
     return keras.Model(inputs, outputs, name=name)
@@ -243,16 +229,25 @@ def _augmentation(x, seeds: _SeedStream):
     return keras.layers.RandomZoom(ZOOM_FACTOR, seed=seeds.next(), name="augment_zoom")(x)
 
 
-def _scratch_stack(x, *, padding: str, block_dropout_rate: float, seeds: _SeedStream):
+def _initializer(name: str, seeds: _SeedStream) -> keras.initializers.Initializer:
+    """A seeded kernel initialiser by name (see :data:`emotion_lib.architecture.INITIALIZERS`)."""
+    if name == "he_normal":
+        return keras.initializers.HeNormal(seed=seeds.next())
+    return keras.initializers.GlorotUniform(seed=seeds.next())
+
+
+def _scratch_stack(x, *, padding: str, block_dropout_rate: float, initializer: str, input_scaling: str,
+                   seeds: _SeedStream):
     """Rescaling and the five convolution blocks of the from-scratch CNN."""
-    x = keras.layers.Rescaling(1.0 / 255, name="rescaling")(x)
+    scale, offset = INPUT_SCALINGS[input_scaling]
+    x = keras.layers.Rescaling(scale, offset=offset, name="rescaling")(x)
     for index, filters in enumerate(SCRATCH_FILTERS, start=1):
         x = keras.layers.Conv2D(
             filters,
             (3, 3),
             padding=padding,
             activation="relu",
-            kernel_initializer=keras.initializers.GlorotUniform(seed=seeds.next()),
+            kernel_initializer=_initializer(initializer, seeds),
             name=f"block{index}_conv",
         )(x)
         # The seed's L2 trial puts the dropout right after each convolution, before the pooling.

@@ -12,6 +12,7 @@ features.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import sys
 from pathlib import Path
@@ -26,6 +27,10 @@ IMAGENET_NOTOP_FILENAME = "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
 IMAGENET_NOTOP_URL = f"https://storage.googleapis.com/tensorflow/keras-applications/vgg16/{IMAGENET_NOTOP_FILENAME}"
 # The MD5 that keras.applications.VGG16 itself checks the download against.
 IMAGENET_NOTOP_MD5 = "6d6bbae143d832006294945121d1f1fc"
+
+# What the `weights` stage writes into models/pretrained/: the weights file every VGG16 trial loads, and its record.
+WEIGHTS_FILE = "vgg16_notop.weights.h5"
+INFO_FILE = "vgg16.json"
 
 # Convolution weights do not depend on the input size, so a small input keeps normalisation cheap.
 _NORMALISE_INPUT_SIZE = 32
@@ -164,3 +169,11 @@ def resolve_vgg16_weights(*, weights: str, strict: bool, seed: int, out_path: Pa
     info = {"source": source, "requested": weights, "sha256": _sha256(out_path), "reason": reason}
     write_json(info_path, info)
     return info
+
+
+def backbone_source(weights_dir: Path) -> str:
+    """The VGG16 backbone's source recorded by the `weights` stage: imagenet, file or random."""
+    info_path = Path(weights_dir) / INFO_FILE
+    if not info_path.is_file():
+        raise UserError(f"{info_path}: missing; run `dvc repro weights` first")
+    return json.loads(info_path.read_text())["source"]

@@ -1,32 +1,38 @@
-"""Training of one trial: input pipeline, fit, DVCLive logging and the saved model.
+"""Training of one trial: fit, callbacks, DVCLive logging and the saved model.
 
-:func:`train_trial` is the single entry point used by every training stage
-(the five from-scratch trials, VGG16 feature extraction and fine-tuning).  It
-reads the prepared arrays ``data_dir/{train,val}.npz``, feeds them through a
-``tf.data`` pipeline (:func:`make_dataset`), fits the given model, and writes,
-each atomically (complete or not at all):
+:func:`train_trial` is the single entry point of every training stage (the
+five from-scratch trials, VGG16 feature extraction and fine-tuning).  It reads
+the prepared arrays ``data_dir/{train,val}.npz`` through the one input pipeline
+(:func:`emotion_lib.inputs.make_dataset`), fits the model with the trial's
+settings (a :class:`~emotion_lib.config.TrialRun`), and writes, each atomically
+(complete or not at all):
 
 * ``model_path`` (``.keras``): the trained model, loadable with
-  ``keras.models.load_model(path, safe_mode=True)`` once :mod:`emotion_lib.models`
-  is imported (see :func:`emotion_lib.models.load_model`);
+  :func:`emotion_lib.models.load_model`;
 * ``live_dir/``: the DVCLive directory, with per-epoch curves
   ``plots/metrics/train/{loss,accuracy,learning_rate}.tsv`` and
   ``plots/metrics/eval/{loss,accuracy}.tsv`` (columns ``step`` (0-based epoch)
-  and the metric), the final summary ``metrics.json`` (deterministic for a
-  given seed and inputs) and ``timing.json`` (wall-clock figures, deliberately
-  kept out of ``metrics.json`` so that metrics only change when results change).
+  and the metric), ``metrics.json`` (deterministic for a given seed, inputs and
+  machine) and ``timing.json`` (wall-clock figures, kept out of
+  ``metrics.json`` so that metrics only change when results change).
 
-``metrics.json`` holds DVCLive's last-epoch values (``train``/``eval`` ->
-``loss``, ``accuracy``, ``learning_rate``; ``step``) plus the run summary:
-``trial``, ``epochs_run``, ``stopped_early``, ``best_epoch`` (1-based, lowest
-val_loss), ``best_val_loss``, ``best_val_accuracy``, ``last_val_loss``,
-``last_val_accuracy``, ``saved_epoch`` (whose weights ``model_path`` holds),
-``trainable_params``, ``total_params``, ``cache_features`` and the caller's
-``extra_metrics`` (e.g. ``backbone_source``).
+``metrics.json``'s ``train``/``eval``/``step`` describe the **saved** model:
+the epoch whose weights early stopping restored (``saved_epoch``, 1-based), or
+the last epoch without early stopping; the last epoch's figures are under
+``last_epoch``.  Beside them: ``trial``, ``epochs_run``, ``stopped_early``,
+``best_epoch``, ``best_val_loss``, ``best_val_accuracy``, ``trainable_params``,
+``total_params``, ``frozen_prefix_cache`` and the caller's ``extra_metrics``.
+
+A frozen prefix of the model (the VGG16 base) gives the same activations every
+epoch in inference mode, so :func:`split_frozen_prefix` splits it off and runs
+it once: over the val split always, and over the train split too when nothing
+in the prefix is random (no augmentation), in which case only the trainable
+rest is fitted.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import time
@@ -38,9 +44,10 @@ import numpy as np
 import tensorflow as tf
 
 from emotion_lib.atomic import atomic_dir, atomic_file, write_json
+from emotion_lib.config import TrialRun
 from emotion_lib.errors import UserError
 from emotion_lib.inputs import input_geometry, load_split, make_dataset
-from emotion_lib.models import VGG16Preprocess
+from emotion_lib.progress import EpochProgress, PredictProgress
 
 CLASS_WEIGHT_MODES: tuple[str, ...] = ("none", "balanced")
 
@@ -53,12 +60,11 @@ _SUMMARY_KEYS = frozenset(
         "best_epoch",
         "best_val_loss",
         "best_val_accuracy",
-        "last_val_loss",
-        "last_val_accuracy",
         "saved_epoch",
+        "last_epoch",
         "trainable_params",
         "total_params",
-        "cache_features",
+        "frozen_prefix_cache",
         "train",
         "eval",
         "step",
@@ -118,40 +124,6 @@ def _chain_model(input_shape: tuple, layers: list, input_name: str, name: str) -
     for layer in layers:
         x = layer(x)
     return keras.Model(inputs, x, name=name)
-
-
-def split_feature_extractor(model: keras.Model) -> tuple[keras.Model, keras.Model]:
-    """Split a frozen-VGG16 model into (extractor: image -> VGG16 features, head: features -> probabilities).
-
-    Both share their layers (and so their weights) with ``model``: training the
-    head trains ``model``'s head.  Valid only when everything up to the
-    ``"vgg16"`` sub-model is deterministic and frozen, i.e. no augmentation and
-    no unfrozen VGG16 block; otherwise caching features would change training.
-    """
-    names = [layer.name for layer in model.layers]
-    if "vgg16" not in names:
-        raise UserError(
-            f"cache_features needs a VGG16 model, but {model.name!r} has no 'vgg16' layer: "
-            "train from-scratch trials with cache_features=False"
-        )
-    index = names.index("vgg16")
-    base = model.layers[index]
-    if base.trainable_weights:
-        raise UserError(
-            "cache_features needs a frozen VGG16 base, but some of its blocks are trainable "
-            "(fine-tuning, trials.<name>.unfreeze): train it with cache_features=False"
-        )
-    for layer in model.layers[1:index]:
-        if layer.name.startswith("augment_") or isinstance(layer, keras.layers.Dropout) or layer.trainable_weights:
-            raise UserError(
-                f"cache_features needs a deterministic, frozen input side, but layer {layer.name!r} "
-                "is random or trainable: set trials.<name>.augmentation: false or train with cache_features=False"
-            )
-    extractor = _chain_model(model.input_shape[1:], model.layers[1 : index + 1], "image", "feature_extractor")
-    head = _chain_model(tuple(base.output.shape[1:]), model.layers[index + 1 :], "features", "head")
-    if tuple(head.output_shape) != tuple(model.output_shape):
-        raise ValueError(f"the head after 'vgg16' is not a simple chain of layers in model {model.name!r}")
-    return extractor, head
 
 
 # The cached validation activations may not exceed this; above it, validation runs the whole model every epoch.
@@ -233,25 +205,101 @@ class _CachedValidation(keras.callbacks.Callback):
             logs["val_accuracy"] = float(np.mean(np.argmax(probabilities, axis=-1) == self._labels))
 
 
-def _cached_validation(
-    model: keras.Model, val_dataset: tf.data.Dataset, val_labels: np.ndarray, batch_size: int
-) -> tuple[_CachedValidation, str] | None:
-    """A :class:`_CachedValidation` for ``model``, or None where caching does not apply or would not fit in memory."""
-    split = split_frozen_prefix(model)
+def _predict(model: keras.Model, dataset: tf.data.Dataset, label: str) -> np.ndarray:
+    """``model.predict`` over a batched dataset, with a progress line every 10 s (these passes take minutes)."""
+    total = int(dataset.cardinality())
+    return model.predict(dataset, verbose=0, callbacks=[PredictProgress(label, total)] if total > 0 else [])
+
+
+def _random_in_training(layer: keras.layers.Layer) -> bool:
+    """Whether ``layer`` behaves differently, randomly, when training (augmentation, dropout, noise)."""
+    name = type(layer).__name__
+    return name.startswith("Random") or "Dropout" in name or "Noise" in name
+
+
+@dataclasses.dataclass
+class _Data:
+    """The prepared train and val splits and the model's input geometry."""
+
+    train_images: np.ndarray
+    train_labels: np.ndarray
+    val_images: np.ndarray
+    val_labels: np.ndarray
+    image_size: int
+    channels: int
+
+    def dataset(self, split: str, batch_size: int, seed: int, shuffle: bool = False) -> tf.data.Dataset:
+        images, labels = (self.train_images, self.train_labels) if split == "train" else (self.val_images,
+                                                                                           self.val_labels)
+        return make_dataset(images, labels, image_size=self.image_size, channels=self.channels,
+                            batch_size=batch_size, shuffle=shuffle, seed=seed)
+
+
+def _load_data(model: keras.Model, data_dir: Path) -> _Data:
+    image_size, channels = input_geometry(model)
+    num_classes = int(model.output_shape[-1])
+    _check_meta(data_dir, num_classes)
+    train_images, train_labels = load_split(data_dir, "train")
+    val_images, val_labels = load_split(data_dir, "val")
+    _check_labels(train_labels, num_classes, data_dir, "train")
+    _check_labels(val_labels, num_classes, data_dir, "val")
+    return _Data(train_images, train_labels, val_images, val_labels, image_size, channels)
+
+
+@dataclasses.dataclass
+class _FitPlan:
+    """What ``fit`` runs on: the whole model on images, or a trainable suffix on cached prefix activations."""
+
+    fit_model: keras.Model
+    train_data: tf.data.Dataset
+    val_data: tf.data.Dataset | None
+    callbacks: list[keras.callbacks.Callback]
+    cache_layer: str | None = None
+    cache_scope: str | None = None  # "train+val" or "val"
+    cache_seconds: float = 0.0
+
+
+def _plan_fit(model: keras.Model, data: _Data, run: TrialRun, cache_prefix: bool) -> _FitPlan:
+    """Run the frozen prefix once where possible (see the module docstring); otherwise fit the whole model."""
+    start = time.perf_counter()
+    split = split_frozen_prefix(model) if cache_prefix else None
+    plain = _FitPlan(model, data.dataset("train", run.batch_size, run.seed, shuffle=True),
+                     data.dataset("val", run.batch_size, run.seed), [])
     if split is None:
-        return None
+        return plain
     prefix, suffix, boundary = split
-    if math.prod(prefix.output_shape[1:]) * len(val_labels) * 4 > VALIDATION_CACHE_MAX_BYTES:
-        return None
-    activations = prefix.predict(val_dataset, verbose=0)
-    # Guard against a graph the chain rebuild got wrong: prefix then suffix must reproduce the model on real data.
-    # The sample is read after the full pass above, so the dataset's cache is complete rather than half-filled.
-    sample = next(iter(val_dataset))[0][:8]
+    per_image = math.prod(prefix.output_shape[1:]) * 4
+    deterministic = not any(_random_in_training(layer) for layer in _chain_layers(prefix))
+    n_cached = len(data.val_labels) + (len(data.train_labels) if deterministic else 0)
+    if per_image * n_cached > VALIDATION_CACHE_MAX_BYTES:
+        return plain
+    val_activations = _predict(prefix, plain.val_data, f"train@{run.name}: frozen {boundary} over val")
+    if not _splits_exactly(model, suffix, plain.val_data, val_activations):
+        print(f"warning: {model.name!r} does not split at {boundary!r}; training the whole model every epoch")
+        return plain
+    if deterministic:
+        train_activations = _predict(prefix, data.dataset("train", run.batch_size, run.seed),
+                                     f"train@{run.name}: frozen {boundary} over train")
+        return _FitPlan(
+            suffix,
+            make_feature_dataset(train_activations, data.train_labels, batch_size=run.batch_size, shuffle=True,
+                                 seed=run.seed),
+            make_feature_dataset(val_activations, data.val_labels, batch_size=run.batch_size, shuffle=False),
+            [], boundary, "train+val", time.perf_counter() - start,
+        )
+    validation = _CachedValidation(suffix, val_activations, data.val_labels, run.batch_size)
+    return _FitPlan(model, plain.train_data, None, [validation], boundary, "val", time.perf_counter() - start)
+
+
+def _splits_exactly(model: keras.Model, suffix: keras.Model, val_data: tf.data.Dataset,
+                    activations: np.ndarray) -> bool:
+    """Guard against a graph the chain rebuild got wrong: prefix then suffix must reproduce the model on real data.
+
+    The sample is read after the full pass over ``val_data``, so its cache is complete rather than half-filled.
+    """
+    sample = next(iter(val_data))[0][:8]
     expected = model.predict(sample, verbose=0)
-    if not np.allclose(suffix.predict(activations[: len(sample)], verbose=0), expected, atol=1e-5):
-        print(f"warning: {model.name!r} does not split at {boundary!r}; validating the whole model every epoch")
-        return None
-    return _CachedValidation(suffix, activations, val_labels, batch_size), boundary
+    return bool(np.allclose(suffix.predict(activations[: len(sample)], verbose=0), expected, atol=1e-5))
 
 
 class _EpochTimer(keras.callbacks.Callback):
@@ -286,13 +334,11 @@ def _compile(model: keras.Model, optimizer: keras.optimizers.Optimizer) -> None:
 
 
 def _check_labels(labels: np.ndarray, num_classes: int, data_dir: Path, split: str) -> None:
-    if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
+    if labels.min() < 0 or labels.max() >= num_classes:
         raise UserError(
-            f"{str(Path(data_dir) / f'{split}.npz')!r} has labels in [{labels.min()}, {labels.max()}], but the "
-            f"model has {num_classes} outputs: re-run data preparation or fix the model's number of classes"
+            f"{Path(data_dir) / f'{split}.npz'} has labels in [{labels.min()}, {labels.max()}], but the "
+            f"model has {num_classes} outputs: re-run `dvc repro prepare` or fix the model's number of classes"
         )
-    if labels.size == 0:
-        raise UserError(f"{str(Path(data_dir) / f'{split}.npz')!r} is empty: re-run the data preparation stage")
 
 
 def _check_meta(data_dir: Path, num_classes: int) -> None:
@@ -302,148 +348,71 @@ def _check_meta(data_dir: Path, num_classes: int) -> None:
     emotions = json.loads(meta_path.read_text()).get("emotions")
     if emotions is not None and len(emotions) != num_classes:
         raise UserError(
-            f"{str(meta_path)!r} lists {len(emotions)} emotions but the model has {num_classes} outputs: "
+            f"{meta_path} lists {len(emotions)} emotions but the model has {num_classes} outputs: "
             "build the model with num_classes = len(emotions)"
         )
 
 
-def _validate_training_args(
-    *,
-    trial: str,
-    batch_size: int,
-    epochs: int,
-    learning_rate: float,
-    early_stopping_patience: int,
-    reduce_lr_factor: float,
-    reduce_lr_patience: int,
-    reduce_lr_min_delta: float,
-    model_path: Path,
-    extra_metrics: dict | None,
-) -> None:
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise UserError(f"train.batch_size must be an integer >= 1, got {batch_size!r}")
-    if not isinstance(epochs, int) or epochs < 1:
-        raise UserError(f"trials.{trial}.epochs must be an integer >= 1, got {epochs!r}")
-    if not learning_rate > 0:
-        raise UserError(f"trials.{trial}.learning_rate must be > 0, got {learning_rate!r}")
-    if not isinstance(early_stopping_patience, int) or early_stopping_patience < 0:
-        raise UserError(
-            f"trials.{trial}.early_stopping_patience must be an integer >= 0, got {early_stopping_patience!r}"
-        )
-    if not 0 < reduce_lr_factor < 1:
-        raise UserError(f"train.reduce_lr.factor must be in (0, 1), got {reduce_lr_factor!r}")
-    if not isinstance(reduce_lr_patience, int) or reduce_lr_patience < 0:
-        raise UserError(f"train.reduce_lr.patience must be an integer >= 0, got {reduce_lr_patience!r}")
-    if reduce_lr_min_delta < 0:
-        raise UserError(f"train.reduce_lr.min_delta must be >= 0, got {reduce_lr_min_delta!r}")
-    if Path(model_path).suffix != ".keras":
-        raise ValueError(f"model_path must end in '.keras', got {str(model_path)!r}")
-    for key, value in (extra_metrics or {}).items():
-        if key in _SUMMARY_KEYS:
-            raise ValueError(f"extra_metrics key {key!r} clashes with a metric train_trial writes itself")
-        if not isinstance(value, (str, int, float, bool)):
-            raise ValueError(f"extra_metrics[{key!r}] must be a str, int, float or bool, got {type(value).__name__}")
+def _callbacks(run: TrialRun, plan: _FitPlan) -> tuple[list[keras.callbacks.Callback], Any, _EpochTimer]:
+    """The fit callbacks in the order they must run, the EarlyStopping callback (or None) and the epoch timer.
 
-
-def train_trial(
-    *,
-    trial: str,
-    model: keras.Model,
-    data_dir: Path,
-    batch_size: int,
-    epochs: int,
-    learning_rate: float,
-    early_stopping: bool,
-    early_stopping_patience: int,
-    class_weight: str,
-    reduce_lr: bool,
-    reduce_lr_factor: float,
-    reduce_lr_patience: int,
-    reduce_lr_min_delta: float,
-    cache_features: bool,
-    seed: int,
-    model_path: Path,
-    live_dir: Path,
-    extra_metrics: dict | None = None,
-    cache_validation: bool = True,
-) -> dict:
-    """Compile and fit ``model`` on ``data_dir``'s train split (validating on val), then save everything.
-
-    The model is (re)compiled here with Adam(``learning_rate``) and sparse
-    categorical cross-entropy, so a loaded model whose blocks were just
-    unfrozen for fine-tuning trains with the new trainable set.  Callbacks:
-    EarlyStopping on val_loss restoring the best weights (if
-    ``early_stopping``), ReduceLROnPlateau on val_loss (if ``reduce_lr``),
-    DVCLive.  ``cache_features`` runs a frozen VGG16 base once and trains only
-    the head on its outputs (same result, much faster; see
-    :func:`split_feature_extractor`).  ``cache_validation`` runs a frozen
-    prefix of the model (the VGG16 base, also when fine-tuning block5) over the
-    val split once and validates only the trainable rest every epoch (same
-    figures to float round-off; see :class:`_CachedValidation`).
-
-    Writes ``model_path``, ``live_dir/metrics.json``,
-    ``live_dir/plots/metrics/...`` and ``live_dir/timing.json`` (see the
-    module docstring) and returns the content of ``metrics.json``.
+    Cached validation comes first (it writes val_loss/val_accuracy into the logs the others read); the learning
+    rate is logged after ReduceLROnPlateau and before DVCLive (appended by the caller) and the progress line.
     """
-    model_path, live_dir, data_dir = Path(model_path), Path(live_dir), Path(data_dir)
-    _validate_training_args(
-        trial=trial,
-        batch_size=batch_size,
-        epochs=epochs,
-        learning_rate=learning_rate,
-        early_stopping_patience=early_stopping_patience,
-        reduce_lr_factor=reduce_lr_factor,
-        reduce_lr_patience=reduce_lr_patience,
-        reduce_lr_min_delta=reduce_lr_min_delta,
-        model_path=model_path,
-        extra_metrics=extra_metrics,
-    )
-    set_global_determinism(seed)
-
-    image_size, channels = input_geometry(model)
-    num_classes = int(model.output_shape[-1])
-    # Split (and so validate cache_features) before any data is read, to fail fast on a bad combination.
-    extractor, head = split_feature_extractor(model) if cache_features else (None, None)
-    _check_meta(data_dir, num_classes)
-    train_images, train_labels = load_split(data_dir, "train")
-    val_images, val_labels = load_split(data_dir, "val")
-    _check_labels(train_labels, num_classes, data_dir, "train")
-    _check_labels(val_labels, num_classes, data_dir, "val")
-    weights = compute_class_weights(train_labels, num_classes, class_weight)
-
-    def dataset(images: np.ndarray, labels: np.ndarray, shuffle: bool) -> tf.data.Dataset:
-        return make_dataset(
-            images, labels, image_size=image_size, channels=channels, batch_size=batch_size, shuffle=shuffle, seed=seed
+    callbacks = list(plan.callbacks)
+    early_stopping = None
+    if run.early_stopping:
+        early_stopping = keras.callbacks.EarlyStopping(
+            monitor="val_loss", patience=run.early_stopping_patience, restore_best_weights=True, verbose=0
         )
-
-    # The frozen part of a model (the VGG16 base) gives the same validation activations every epoch: compute them
-    # once.  Timed apart; 0 when the model has no frozen prefix worth caching (the from-scratch CNNs).
-    validation_start = time.perf_counter()
-    cached_validation = None
-    val_dataset = dataset(val_images, val_labels, shuffle=False) if extractor is None else None
-    if cache_validation and val_dataset is not None:
-        cached_validation = _cached_validation(model, val_dataset, val_labels, batch_size)
-    validation_cache_seconds = time.perf_counter() - validation_start if cached_validation else 0.0
-
-    callbacks: list[keras.callbacks.Callback] = [cached_validation[0]] if cached_validation else []
-    if early_stopping:
-        callbacks.append(
-            keras.callbacks.EarlyStopping(
-                monitor="val_loss", patience=early_stopping_patience, restore_best_weights=True, verbose=1
-            )
-        )
-    if reduce_lr:
+        callbacks.append(early_stopping)
+    if run.reduce_lr.enabled:
         callbacks.append(
             keras.callbacks.ReduceLROnPlateau(
                 monitor="val_loss",
-                factor=reduce_lr_factor,
-                patience=reduce_lr_patience,
-                min_delta=reduce_lr_min_delta,
+                factor=run.reduce_lr.factor,
+                patience=run.reduce_lr.patience,
+                min_delta=run.reduce_lr.min_delta,
                 verbose=1,
             )
         )
     timer = _EpochTimer()
-    callbacks += [timer, _LogLearningRate()]
+    callbacks += [timer, _LogLearningRate(), EpochProgress(f"train@{run.name}", run.epochs)]
+    return callbacks, early_stopping, timer
+
+
+def train_trial(
+    model: keras.Model,
+    run: TrialRun,
+    *,
+    data_dir: Path,
+    model_path: Path,
+    live_dir: Path,
+    extra_metrics: dict | None = None,
+    cache_prefix: bool = True,
+) -> dict:
+    """Compile and fit ``model`` on ``data_dir``'s train split (validating on val) as ``run`` says; save everything.
+
+    The model is (re)compiled here with Adam(``run.learning_rate``) and sparse
+    categorical cross-entropy, so a loaded model whose blocks were just
+    unfrozen for fine-tuning trains with the new trainable set.  Callbacks:
+    EarlyStopping on val_loss restoring the best weights (``run.early_stopping_patience`` > 0),
+    ReduceLROnPlateau on val_loss (``run.reduce_lr.enabled``), DVCLive, and a
+    progress line per epoch.  ``cache_prefix`` runs a frozen prefix once (same
+    figures to float round-off; see :func:`split_frozen_prefix`).
+
+    Writes ``model_path``, ``live_dir/metrics.json``, ``live_dir/plots/metrics/...`` and
+    ``live_dir/timing.json`` (see the module docstring) and returns the content of ``metrics.json``.
+    """
+    model_path, live_dir, data_dir = Path(model_path), Path(live_dir), Path(data_dir)
+    if model_path.suffix != ".keras":
+        raise ValueError(f"model_path must end in '.keras', got {str(model_path)!r}")
+    _check_extra_metrics(extra_metrics)
+    set_global_determinism(run.seed)
+    data = _load_data(model, data_dir)
+    weights = compute_class_weights(data.train_labels, int(model.output_shape[-1]), run.class_weight)
+    plan = _plan_fit(model, data, run, cache_prefix)
+    callbacks, early_stopping, timer = _callbacks(run, plan)
 
     from dvclive import Live
     from dvclive.keras import DVCLiveCallback
@@ -453,74 +422,75 @@ def train_trial(
     # dir, and an absolute temporary path matches nothing, so no phantom temporary files end up in git's index.
     with atomic_dir(live_dir.resolve()) as tmp_live:
         live = Live(dir=str(tmp_live), dvcyaml=False, save_dvc_exp=False, report=None)
-        callbacks.append(DVCLiveCallback(live=live))
-        optimizer = keras.optimizers.Adam(learning_rate=learning_rate)
-        extraction_seconds = 0.0
+        # DVCLive logs before the progress line, so the line is printed when the epoch's logs are complete.
+        callbacks.insert(len(callbacks) - 1, DVCLiveCallback(live=live))
+        _compile(plan.fit_model, keras.optimizers.Adam(learning_rate=run.learning_rate))
         start = time.perf_counter()
-        if extractor is not None and head is not None:
-            extraction_start = time.perf_counter()
-            train_features = extractor.predict(dataset(train_images, train_labels, shuffle=False), verbose=0)
-            val_features = extractor.predict(dataset(val_images, val_labels, shuffle=False), verbose=0)
-            extraction_seconds = time.perf_counter() - extraction_start
-            _compile(head, optimizer)
-            history = head.fit(
-                make_feature_dataset(train_features, train_labels, batch_size=batch_size, shuffle=True, seed=seed),
-                validation_data=make_feature_dataset(val_features, val_labels, batch_size=batch_size, shuffle=False),
-                epochs=epochs,
-                callbacks=callbacks,
-                class_weight=weights,
-                # The datasets shuffle themselves (seeded); Keras' own shuffle flag does not apply to tf.data.
-                shuffle=False,
-                verbose=2,
-            )
-            # The full model shares the head's layers and optimizer, so it saves exactly like the uncached path.
-            _compile(model, head.optimizer)
-        else:
-            _compile(model, optimizer)
-            history = model.fit(
-                dataset(train_images, train_labels, shuffle=True),
-                validation_data=None if cached_validation else val_dataset,
-                epochs=epochs,
-                callbacks=callbacks,
-                class_weight=weights,
-                # The datasets shuffle themselves (seeded); Keras' own shuffle flag does not apply to tf.data.
-                shuffle=False,
-                verbose=2,
-            )
+        history = plan.fit_model.fit(
+            plan.train_data,
+            validation_data=plan.val_data,
+            epochs=run.epochs,
+            callbacks=callbacks,
+            class_weight=weights,
+            # The datasets shuffle themselves (seeded); Keras' own shuffle flag does not apply to tf.data.
+            shuffle=False,
+            verbose=0,
+        ).history
         train_seconds = time.perf_counter() - start
-
-        summary = _final_summary(
-            trial=trial,
-            history=history.history,
-            epochs=epochs,
-            early_stopping=early_stopping,
-            model=model,
-            cache_features=cache_features,
-            extra_metrics=extra_metrics,
-        )
-        live.summary.update(summary)
-        live.make_summary()
-        images_seen = len(train_images) * len(timer.seconds)
-        write_json(
-            tmp_live / "timing.json",
-            {
-                "train_seconds": round(train_seconds, 3),
-                "feature_extraction_seconds": round(extraction_seconds, 3),
-                "validation_cache_layer": cached_validation[1] if cached_validation else None,
-                "validation_cache_seconds": round(validation_cache_seconds, 3),
-                "epoch_seconds": [round(seconds, 3) for seconds in timer.seconds],
-                "train_images_per_second": round(images_seen / max(sum(timer.seconds), 1e-9), 1),
-            },
-        )
+        if plan.fit_model is not model:
+            # The full model shares the suffix's layers and optimizer, so it saves exactly like the uncached path.
+            _compile(model, plan.fit_model.optimizer)
+        saved = early_stopping.best_epoch if early_stopping is not None else len(history["loss"]) - 1
+        summary = _final_summary(run, history, saved, model, plan, extra_metrics)
+        _write_summary(live, history, saved, summary)
+        write_json(tmp_live / "timing.json", _timing(plan, timer, train_seconds, len(data.train_labels)))
         with atomic_file(model_path) as tmp_model:
             model.save(tmp_model)
-    return json.loads((live_dir / "metrics.json").read_text())
+    metrics = json.loads((live_dir / "metrics.json").read_text())
+    print(f"train@{run.name}: {metrics['epochs_run']} epochs, saved epoch {metrics['saved_epoch']} "
+          f"(val_acc {metrics['eval']['accuracy']:.3f}, val_loss {metrics['eval']['loss']:.4f}) "
+          f"in {train_seconds:.0f} s -> {model_path}")
+    return metrics
+
+
+def _check_extra_metrics(extra_metrics: dict | None) -> None:
+    for key, value in (extra_metrics or {}).items():
+        if key in _SUMMARY_KEYS:
+            raise ValueError(f"extra_metrics key {key!r} clashes with a metric train_trial writes itself")
+        if not isinstance(value, (str, int, float, bool)):
+            raise ValueError(f"extra_metrics[{key!r}] must be a str, int, float or bool, got {type(value).__name__}")
+
+
+def _epoch_metrics(history: dict[str, list[float]], index: int) -> dict[str, Any]:
+    """DVCLive's layout (``train``/``eval`` -> metric) for epoch ``index`` (0-based) of a Keras history."""
+    train = {key: float(values[index]) for key, values in history.items() if not key.startswith("val_")}
+    evaluation = {key[4:]: float(values[index]) for key, values in history.items() if key.startswith("val_")}
+    return {"train": train, "eval": evaluation, "step": index}
+
+
+def _write_summary(live, history: dict[str, list[float]], saved: int, summary: dict[str, Any]) -> None:
+    """Make metrics.json's top-level figures those of the saved epoch; keep the last epoch's under ``last_epoch``."""
+    last = len(history["loss"]) - 1
+    live.summary.update(_epoch_metrics(history, saved))
+    live.summary["last_epoch"] = {**_epoch_metrics(history, last), "epoch": last + 1}
+    live.summary.update(summary)
+    live.make_summary()
+
+
+def _timing(plan: _FitPlan, timer: _EpochTimer, train_seconds: float, n_train: int) -> dict[str, Any]:
+    return {
+        "train_seconds": round(train_seconds, 3),
+        "frozen_prefix_cache_layer": plan.cache_layer,
+        "frozen_prefix_cache_seconds": round(plan.cache_seconds, 3),
+        "epoch_seconds": [round(seconds, 3) for seconds in timer.seconds],
+        "train_images_per_second": round(n_train * len(timer.seconds) / max(sum(timer.seconds), 1e-9), 1),
+    }
 
 
 def make_feature_dataset(
     features: np.ndarray, labels: np.ndarray, *, batch_size: int, shuffle: bool, seed: int = 0
 ) -> tf.data.Dataset:
-    """Batches of cached VGG16 features, shuffled like :func:`make_dataset` shuffles images."""
+    """Batches of cached prefix activations, shuffled like :func:`emotion_lib.inputs.make_dataset` shuffles images."""
     dataset = tf.data.Dataset.from_tensor_slices((features, labels.astype(np.int64))).cache()
     if shuffle:
         dataset = dataset.shuffle(len(features), seed=seed, reshuffle_each_iteration=True)
@@ -528,49 +498,39 @@ def make_feature_dataset(
 
 
 def _final_summary(
-    *,
-    trial: str,
+    run: TrialRun,
     history: dict[str, list[float]],
-    epochs: int,
-    early_stopping: bool,
+    saved: int,
     model: keras.Model,
-    cache_features: bool,
+    plan: _FitPlan,
     extra_metrics: dict | None,
 ) -> dict[str, Any]:
     """The run-level metrics added to DVCLive's metrics.json (everything deterministic; no timings)."""
     val_loss = [float(value) for value in history["val_loss"]]
-    val_accuracy = [float(value) for value in history["val_accuracy"]]
-    # The first epoch with the lowest val_loss: the one EarlyStopping(restore_best_weights=True) restores.
     best = int(np.argmin(val_loss))
     epochs_run = len(val_loss)
     summary: dict[str, Any] = {
-        "trial": trial,
+        "trial": run.name,
         "epochs_run": epochs_run,
-        "stopped_early": epochs_run < epochs,
+        "stopped_early": epochs_run < run.epochs,
         "best_epoch": best + 1,
         "best_val_loss": val_loss[best],
-        "best_val_accuracy": val_accuracy[best],
-        "last_val_loss": val_loss[-1],
-        "last_val_accuracy": val_accuracy[-1],
-        # Which epoch's weights the saved model holds.
-        "saved_epoch": best + 1 if early_stopping else epochs_run,
+        "best_val_accuracy": float(history["val_accuracy"][best]),
+        # Which epoch's weights the saved model holds (1-based); train/eval/step above are that epoch's.
+        "saved_epoch": saved + 1,
         "trainable_params": count_params(model.trainable_weights),
         "total_params": count_params(model.weights),
-        "cache_features": bool(cache_features),
+        "frozen_prefix_cache": plan.cache_scope or "none",
     }
     summary.update(extra_metrics or {})
     return summary
 
 
 __all__ = [
-    "VGG16Preprocess",
     "compute_class_weights",
     "count_params",
-    "load_split",
-    "make_dataset",
     "make_feature_dataset",
     "set_global_determinism",
-    "split_feature_extractor",
     "split_frozen_prefix",
     "train_trial",
 ]

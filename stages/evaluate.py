@@ -19,7 +19,7 @@ def main(args) -> None:
     if not train_metrics.is_file():
         raise UserError(f"{train_metrics}: missing; run `dvc repro train@{trial}` first")
     logged = json.loads(train_metrics.read_text())
-    evaluate_model(
+    metrics = evaluate_model(
         model_path=Path("models") / f"{trial}.keras",
         data_dir=DATA_DIR,
         trial=trial,
@@ -27,7 +27,8 @@ def main(args) -> None:
         plots_dir=Path("plots") / trial,
         extra={key: logged[key] for key in TRAINING_KEYS if key in logged},
     )
-    print(f"evaluate@{trial}: wrote metrics/{trial}.json and plots/{trial}/")
+    print(f"evaluate@{trial}: test accuracy {metrics['accuracy']:.4f}, macro F1 {metrics['macro_avg']['f1']:.4f} "
+          f"on {metrics['test_size']} images -> metrics/{trial}.json, plots/{trial}/")
 
 
 if __name__ == "__main__":

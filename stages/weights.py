@@ -5,13 +5,11 @@ from pathlib import Path
 from emotion_lib.cli import parser_for, run_stage
 
 OUT_DIR = Path("models/pretrained")
-WEIGHTS_FILE = "vgg16_notop.weights.h5"
-INFO_FILE = "vgg16.json"
 
 
 def main(args) -> None:
     from emotion_lib.config import load_config
-    from emotion_lib.pretrained import resolve_vgg16_weights
+    from emotion_lib.pretrained import INFO_FILE, WEIGHTS_FILE, resolve_vgg16_weights
 
     config = load_config(args.params)
     info = resolve_vgg16_weights(

@@ -117,4 +117,4 @@ def test_missing_and_malformed_params_files(tmp_path):
 def test_dropout_keys_only_for_trials_holding_dropout(repo_root):
     config = load_config(repo_root / "params.yaml")
     holding = {name for name in config.trials if "model.dropout" in stage_param_keys(config, "train", name)}
-    assert holding == {"dropout", "vgg16_features"}
+    assert holding == {"dropout", "l2", "vgg16_features"}

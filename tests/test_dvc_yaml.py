@@ -9,6 +9,7 @@ the config with the library call replaced by a stub.
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import importlib
 import types
@@ -130,7 +131,7 @@ def test_stage_reads_only_declared_keys(address, declared, repo_root, monkeypatc
     stage, trial = _split(address)
     module_name, function_name, result = STAGE_CALLS[stage]
     importlib.import_module(module_name)
-    monkeypatch.setattr(f"{module_name}.{function_name}", lambda **kwargs: result)
+    monkeypatch.setattr(f"{module_name}.{function_name}", lambda *args, **kwargs: result)
     reads: set[str] = set()
     real = load_config(repo_root / "params.yaml")
     monkeypatch.setattr(config_module, "load_config", lambda path="params.yaml": _Recorder(real, "", reads))
@@ -142,3 +143,97 @@ def test_stage_reads_only_declared_keys(address, declared, repo_root, monkeypatc
     assert not undeclared, f"{address} reads undeclared params keys: {undeclared}"
     unread = sorted(key for key in declared[address] if not any(_covered(read, [key]) for read in reads))
     assert not unread, f"{address} declares params keys it never reads: {unread}"
+
+
+# ------------------------------------------------------------------------------------------ code dependencies
+
+CODE_DIRS = ("emotion_lib", "stages")
+
+
+def _module_file(repo_root: Path, module: str) -> Path | None:
+    """The project file of a dotted module name (a package's __init__.py), or None outside the project."""
+    if module.split(".")[0] not in CODE_DIRS:
+        return None
+    base = repo_root.joinpath(*module.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _imported_modules(path: Path) -> set[str]:
+    """Every module ``path`` imports, at any depth (inside functions too), including importlib.import_module("x")."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    modules: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            modules.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            modules.add(node.module)
+            # `from emotion_lib import models` imports the submodule emotion_lib.models.
+            modules.update(f"{node.module}.{alias.name}" for alias in node.names)
+        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+              and node.func.attr == "import_module" and node.args and isinstance(node.args[0], ast.Constant)):
+            modules.add(node.args[0].value)
+    return modules
+
+
+def code_closure(repo_root: Path, module: str) -> set[str]:
+    """Repo-relative paths of every project file that running ``python -m module`` imports, transitively."""
+    seen: set[Path] = set()
+    pending = [module]
+    while pending:
+        name = pending.pop()
+        parts = name.split(".")
+        # Importing a.b.c runs a/__init__.py and a/b/__init__.py first.
+        for depth in range(1, len(parts) + 1):
+            path = _module_file(repo_root, ".".join(parts[:depth]))
+            if path is not None and path not in seen:
+                seen.add(path)
+                pending.extend(_imported_modules(path))
+    return {path.relative_to(repo_root).as_posix() for path in seen}
+
+
+def _declared_code(stage) -> set[str]:
+    return {
+        Path(dep.def_path).as_posix()
+        for dep in stage.deps
+        if not hasattr(dep, "params") and Path(dep.def_path).as_posix().startswith(tuple(f"{d}/" for d in CODE_DIRS))
+    }
+
+
+@pytest.fixture(scope="module")
+def stages_by_address(repo_root):
+    from dvc.repo import Repo
+
+    with Repo(str(repo_root)) as repo:
+        yield {stage.addressing: stage for stage in repo.index.stages}
+
+
+def test_every_stage_declares_exactly_the_code_it_imports(stages_by_address, repo_root):
+    problems = []
+    for address, stage in sorted(stages_by_address.items()):
+        command = stage.cmd.split()
+        assert command[:2] == ["python", "-m"], f"{address}: cmd must be `python -m stages.<name> ...`"
+        expected = code_closure(repo_root, command[2])
+        declared = _declared_code(stage)
+        if declared != expected:
+            problems.append(f"{address}: missing {sorted(expected - declared)}, extra {sorted(declared - expected)}")
+    assert not problems, "dvc.yaml deps differ from the import graph:\n" + "\n".join(problems)
+
+
+def test_import_graph_follows_function_level_and_importlib_imports(tmp_path):
+    """The closure sees imports inside functions and importlib.import_module calls, not only top-level ones."""
+    (tmp_path / "stages").mkdir()
+    (tmp_path / "emotion_lib").mkdir()
+    (tmp_path / "stages" / "__init__.py").write_text("")
+    (tmp_path / "emotion_lib" / "__init__.py").write_text("")
+    (tmp_path / "stages" / "go.py").write_text("def main():\n    from emotion_lib.a import f\n")
+    (tmp_path / "emotion_lib" / "a.py").write_text("import importlib\nm = importlib.import_module('emotion_lib.b')\n")
+    (tmp_path / "emotion_lib" / "b.py").write_text("from emotion_lib import c\nimport numpy\n")
+    (tmp_path / "emotion_lib" / "c.py").write_text("")
+    (tmp_path / "emotion_lib" / "unused.py").write_text("")
+    assert code_closure(tmp_path, "stages.go") == {
+        "stages/__init__.py", "stages/go.py", "emotion_lib/__init__.py", "emotion_lib/a.py", "emotion_lib/b.py",
+        "emotion_lib/c.py",
+    }

@@ -6,40 +6,76 @@ needs the network.
 
 from __future__ import annotations
 
+import dataclasses
 import re
+from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
 
+from emotion_lib.architecture import min_input_size
+from emotion_lib.config import load_config
 from emotion_lib.errors import UserError
-from emotion_lib.models import (
-    VGG16Preprocess,
-    build_model,
-    build_vgg16_base,
-    load_model,
-    min_input_size,
-    unfreeze_blocks,
-)
+from emotion_lib.models import VGG16Preprocess, build_model, build_vgg16_base, load_model, unfreeze_blocks
 from emotion_lib.training import count_params
 
-# The trials' keyword arguments as the study uses them (seed 000 sections 5-6), at the seed's 180x180 RGB input.
-SEED_INPUT = {"num_classes": 7, "image_size": 180, "channels": 3}
-TRIALS = {
-    "baseline": {"backbone": "scratch"},
-    "early_stopping": {"backbone": "scratch"},
-    "augmentation": {"backbone": "scratch", "augmentation": True},
-    "dropout": {"backbone": "scratch", "augmentation": True, "flatten_dropout_rate": 0.5},
-    "l2": {
-        "backbone": "scratch",
-        "augmentation": True,
-        "block_dropout_rate": 0.2,
-        "flatten_dropout_rate": 0.2,
-        "dense_units": 512,
-        "l2": 0.01,
-    },
-    "vgg16_features": {"backbone": "vgg16", "augmentation": True, "dense_units": 256, "head_dropout_rate": 0.5},
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SEED_SIZE = 180  # the seed's input: 180x180 RGB
+
+
+def seed_architecture(trial: str) -> dict:
+    """The keyword arguments the real params.yaml gives ``trial``'s model, at the seed's 180x180x3 input."""
+    config = load_config(REPO_ROOT / "params.yaml")
+    config = dataclasses.replace(
+        config,
+        model=dataclasses.replace(config.model, image_size=SEED_SIZE, channels=3),
+        pretrained=dataclasses.replace(config.pretrained, image_size=SEED_SIZE),
+    )
+    return {**dataclasses.asdict(config.trial_run(trial).architecture), "num_classes": 7}
+
+
+TRIALS = {name: seed_architecture(name) for name in
+          ("baseline", "early_stopping", "augmentation", "dropout", "l2", "vgg16_features")}
+
+# Layer types of the seed's model tables (seed 000, "Layer (type)" columns of sections 5.1-6.2), in order.
+_CONV_POOL = ["Conv2D", "MaxPooling2D"] * 4 + ["Conv2D"]
+SEED_LAYER_TYPES = {
+    "baseline": ["InputLayer", "Rescaling", *_CONV_POOL, "Flatten", "Dense"],  # 5.1
+    "early_stopping": ["InputLayer", "Rescaling", *_CONV_POOL, "Flatten", "Dense"],  # 5.2: 5.1's model + callback
+    # 5.3's printed table lacks the augmentation block its text says was "added as an additional layer in model";
+    # 5.4's table shows it (Sequential, right after the input), as here.
+    "augmentation": ["InputLayer", "Sequential", "Rescaling", *_CONV_POOL, "Flatten", "Dense"],
+    "dropout": ["InputLayer", "Sequential", "Rescaling", *_CONV_POOL, "Flatten", "Dropout", "Dense"],  # 5.4
+    "l2": ["InputLayer", "Sequential", "Rescaling", *(["Conv2D", "Dropout", "MaxPooling2D"] * 4),  # 5.5 (figure 17)
+           "Conv2D", "Dropout", "Flatten", "Dropout", "Dense", "Dense"],
+    "vgg16_features": ["InputLayer", "Sequential", "SlicingOpLambda", "TFOpLambda", "Functional", "Flatten",
+                       "Dense", "Dropout", "Dense"],  # 6.1 (6.2 fine-tunes the same model)
 }
+
+
+def layer_types(model: keras.Model) -> list[str]:
+    """``model``'s top-level layer types in the seed's vocabulary (Keras 2 summaries)."""
+    types: list[str] = []
+    for layer in model.layers:
+        name = type(layer).__name__
+        if name.startswith("Random"):
+            # The seed wrapped its augmentation layers in one Sequential model.
+            if types[-1] != "Sequential":
+                types.append("Sequential")
+        elif isinstance(layer, VGG16Preprocess):
+            # keras.applications.vgg16.preprocess_input showed up as two op layers: channel flip and bias add.
+            types += ["SlicingOpLambda", "TFOpLambda"]
+        elif isinstance(layer, keras.Model):
+            types.append("Functional")
+        else:
+            types.append(name)
+    return types
+
+
+@pytest.mark.parametrize("trial", sorted(SEED_LAYER_TYPES))
+def test_layer_types_match_the_seed_tables(trial):
+    assert layer_types(build_model(**TRIALS[trial])) == SEED_LAYER_TYPES[trial]
 
 
 @pytest.mark.parametrize(
@@ -54,13 +90,13 @@ TRIALS = {
     ],
 )
 def test_parameter_counts_match_the_seed_tables(trial, total, trainable):
-    model = build_model(**TRIALS[trial], **SEED_INPUT)
+    model = build_model(**TRIALS[trial])
     assert model.count_params() == total
     assert count_params(model.trainable_weights) == trainable
 
 
 def test_unfreezing_block5_matches_the_seed_fine_tuning_table():
-    model = build_model(**TRIALS["vgg16_features"], **SEED_INPUT)
+    model = build_model(**TRIALS["vgg16_features"])
     unfreeze_blocks(model, ["block5"])
     assert count_params(model.trainable_weights) == 10_358_279
     assert model.count_params() == 17_993_543
@@ -73,17 +109,21 @@ def test_unfreezing_block5_matches_the_seed_fine_tuning_table():
 
 
 def test_l2_trial_layer_order_follows_the_seed_table():
-    model = build_model(**TRIALS["l2"], **SEED_INPUT)
+    model = build_model(**TRIALS["l2"])
     names = [layer.name for layer in model.layers]
     # Dropout right after every convolution (before its pool), the last convolution included.
     for index in range(1, 6):
         assert names.index(f"block{index}_dropout") == names.index(f"block{index}_conv") + 1
     assert names[-4:] == ["flatten", "flatten_dropout", "dense_hidden", "classifier"]
     assert model.get_layer("dense_hidden").kernel_regularizer.get_config() == {"l2": pytest.approx(0.01)}
+    # The Flatten dropout is the dropout trial's (cumulative trials), block dropouts are trials.l2.block_dropout.
+    params = load_config(REPO_ROOT / "params.yaml")
+    assert model.get_layer("flatten_dropout").rate == params.model.dropout
+    assert model.get_layer("block1_dropout").rate == params.trials["l2"].block_dropout
 
 
 def test_augmentation_and_preprocessing_layers_have_no_parameters():
-    model = build_model(**TRIALS["vgg16_features"], num_classes=7, image_size=32, channels=3)
+    model = build_model(**{**TRIALS["vgg16_features"], "image_size": 32})
     for name in ("augment_flip", "augment_rotation", "augment_zoom", "vgg16_preprocess"):
         assert model.get_layer(name).count_params() == 0
 
@@ -91,7 +131,7 @@ def test_augmentation_and_preprocessing_layers_have_no_parameters():
 def test_min_input_size_is_computed_from_the_stack():
     assert min_input_size("valid") == 78
     assert min_input_size("same") == 16
-    with pytest.raises(UserError, match="model.padding"):
+    with pytest.raises(ValueError, match="padding"):
         min_input_size("causal")
 
 
@@ -173,13 +213,13 @@ def test_vgg16_weights_are_loaded_from_the_given_file(tmp_path):
     ("name", "kwargs", "channels"),
     [
         ("vgg16_augmented", {**TRIALS["vgg16_features"], "image_size": 32}, 3),
-        ("l2", {**TRIALS["l2"], "image_size": 48, "padding": "same"}, 1),
+        ("l2", {**TRIALS["l2"], "image_size": 48, "padding": "same", "channels": 1}, 1),
     ],
 )
 # The models are compiled but never trained, so their optimizer has no variables to restore yet.
 @pytest.mark.filterwarnings("ignore:Skipping variable loading for optimizer")
 def test_safe_mode_round_trip(tmp_path, name, kwargs, channels):
-    model = build_model(num_classes=7, channels=channels, **kwargs)
+    model = build_model(**{**kwargs, "channels": channels})
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     path = tmp_path / f"{name}.keras"
     model.save(path)

@@ -185,13 +185,13 @@ def test_stratified_split(tmp_path: Path) -> None:
     counts = {e: 10 + 2 * i for i, e in enumerate(EMOTIONS)}
     _make_folder(tmp_path / "raw", n_train=counts)
     metrics = _run(tmp_path, val_fraction=0.25)
-    before = metrics["counts"]["before_undersampling"]
+    before, after = metrics["counts"]["before_undersampling"], metrics["counts"]["after_undersampling"]
     for emotion, n in counts.items():
         n_val = int(n * 0.25 + 0.5)
-        assert before["val"][emotion] == n_val
-        assert before["train"][emotion] == n - n_val
-        assert before["test"][emotion] == N_TEST
-    assert metrics["counts"]["after_undersampling"] == before
+        # Before: the whole training pool; after (no undersampling here): split into train and val.
+        assert (before["train"][emotion], before["val"][emotion]) == (n, 0)
+        assert (after["train"][emotion], after["val"][emotion]) == (n - n_val, n_val)
+        assert before["test"][emotion] == after["test"][emotion] == N_TEST
     assert metrics["undersampling"] == {"per_class": 0}
     # Another seed picks other validation images but the same proportions.
     val_a = {r["path"] for r in _manifest(tmp_path) if r["split"] == "val"}
@@ -205,11 +205,13 @@ def test_undersampling_to_minority(tmp_path: Path) -> None:
     _make_folder(tmp_path / "raw", n_train=counts)
     metrics = _run(tmp_path, undersample=True, val_fraction=0.25)
     before, after = metrics["counts"]["before_undersampling"], metrics["counts"]["after_undersampling"]
-    assert before["train"]["disgust"] == 3 and before["train"]["happy"] == 6
-    assert all(after["train"][e] == 3 for e in EMOTIONS)
-    assert after["val"] == before["val"] and after["test"] == before["test"]
-    assert metrics["undersampling"] == {"per_class": 3}
-    assert metrics["dropped"]["undersampled"] == before["train"]["total"] - after["train"]["total"]
+    assert before["train"]["disgust"] == 4 and before["train"]["happy"] == 8
+    # As in the seed: the pool is balanced to the minority's 4 first, then split 3 train / 1 val per class.
+    assert all(after["train"][e] == 3 and after["val"][e] == 1 for e in EMOTIONS)
+    assert after["test"] == before["test"]
+    assert metrics["undersampling"] == {"per_class": 4}
+    assert metrics["dropped"]["undersampled"] == before["train"]["total"] - after["train"]["total"] - after["val"][
+        "total"]
     with (tmp_path / "out" / "plots" / "class_distribution.csv").open(newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert [r["stage"] for r in rows] == ["before"] * 7 + ["after"] * 7
@@ -220,10 +222,11 @@ def test_undersampling_to_minority(tmp_path: Path) -> None:
 
 def test_undersampling_to_samples_per_class(tmp_path: Path) -> None:
     _make_folder(tmp_path / "raw", n_train=8)
-    metrics = _run(tmp_path, undersample=True, samples_per_class=2, val_fraction=0.25)
-    assert all(metrics["counts"]["after_undersampling"]["train"][e] == 2 for e in EMOTIONS)
-    with pytest.raises(UserError, match=r"data\.samples_per_class.*'angry' has only 6"):
-        _run(tmp_path, undersample=True, samples_per_class=7, val_fraction=0.25, out_dir=tmp_path / "other")
+    metrics = _run(tmp_path, undersample=True, samples_per_class=4, val_fraction=0.25)
+    after = metrics["counts"]["after_undersampling"]
+    assert all(after["train"][e] == 3 and after["val"][e] == 1 for e in EMOTIONS)
+    with pytest.raises(UserError, match=r"data\.samples_per_class.*'angry' has only 8"):
+        _run(tmp_path, undersample=True, samples_per_class=9, val_fraction=0.25, out_dir=tmp_path / "other")
     assert not (tmp_path / "other").exists()
 
 

@@ -1,0 +1,50 @@
+"""Architecture constants of the study's models, without TensorFlow, so that config validation stays instant.
+
+The model factory (:mod:`emotion_lib.models`) builds from these, and
+:mod:`emotion_lib.config` validates params against them, so each fact lives once.
+"""
+
+from __future__ import annotations
+
+# Filters of the five 3x3 convolutions of the from-scratch stack (seed 000, table of section 5.1).
+# Every convolution but the last is followed by a 2x2 max-pool.
+SCRATCH_FILTERS: tuple[int, ...] = (32, 64, 128, 256, 256)
+PADDINGS: tuple[str, ...] = ("valid", "same")
+BACKBONES: tuple[str, ...] = ("scratch", "vgg16")
+
+# Kernel initialisers of the from-scratch CNN: Keras' default (the seed's) and He's, made for ReLU stacks.
+INITIALIZERS: tuple[str, ...] = ("glorot_uniform", "he_normal")
+# The first layer's Rescaling: "unit" maps pixels to [0, 1] (the seed's 1/255), "centered" to [-1, 1].
+INPUT_SCALINGS: dict[str, tuple[float, float]] = {"unit": (1.0 / 255, 0.0), "centered": (1.0 / 127.5, -1.0)}
+
+# VGG16 has five pooling stages, so 32 px is the smallest input Keras accepts for its conv base.
+VGG16_MIN_INPUT_SIZE = 32
+VGG16_BLOCKS: tuple[str, ...] = ("block1", "block2", "block3", "block4", "block5")
+
+
+def scratch_output_size(size: int, padding: str) -> int:
+    """Spatial size after the from-scratch stack for a ``size`` px input, or 0 if some layer gets an empty input."""
+    for index in range(len(SCRATCH_FILTERS)):
+        size = size - 2 if padding == "valid" else size
+        if size < 1:
+            return 0
+        if index < len(SCRATCH_FILTERS) - 1:
+            size //= 2  # max-pool 2x2, stride 2, valid: floor division
+            if size < 1:
+                return 0
+    return size
+
+
+def min_input_size(padding: str) -> int:
+    """Smallest square input (pixels) the from-scratch stack can process with ``padding`` (78 valid, 16 same).
+
+    Computed by walking the stack rather than hard-coded, so it stays right if
+    :data:`SCRATCH_FILTERS` changes: with ``valid`` padding every convolution
+    trims 2 px, and the last convolution still needs a 3x3 input.
+    """
+    if padding not in PADDINGS:
+        raise ValueError(f"padding must be one of {list(PADDINGS)}, got {padding!r}")
+    size = 1
+    while scratch_output_size(size, padding) < 1:
+        size += 1
+    return size

@@ -1,7 +1,11 @@
 """Wall time of the full default `dvc repro`, per stage and in total, in a fresh copy of this repository.
 
 The copy holds the pipeline and params but no outputs and no DVC cache, so every
-stage runs, exactly as on a fresh clone. Usage:
+stage runs, exactly as on a fresh clone.  In the same run it measures this
+machine's baseline training speed (``bench/throughput.py``'s baseline, img/s)
+and prints the run's cost in baseline image-equivalents (wall seconds x that
+speed), which compares across CPUs: the budget is 63,000 (15 minutes on the
+slowest CPU seen, 70 img/s).  Usage:
 
     python bench/repro_time.py                 # the default params.yaml
     python bench/repro_time.py --tiny          # the end-to-end tests' shrunk params
@@ -22,7 +26,11 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.machine import cpu_description  # noqa: E402
+from bench.throughput import baseline_images_per_second  # noqa: E402
 from tests.pipeline_utils import env, make_tiny_repo, set_params  # noqa: E402
+
+BUDGET_IMAGE_EQUIVALENTS = 63_000
 
 
 def main() -> None:
@@ -65,6 +73,12 @@ def main() -> None:
     for name, end in zip(order, ends, strict=True):
         print(f"{name:28s} {end - starts[name]:8.1f}")
     print(f"{'total (dvc repro)':28s} {total:8.1f}  ({total / 60:.1f} min){' [tiny params]' if args.tiny else ''}")
+    speed = baseline_images_per_second()
+    cost = total * speed
+    print(f"CPU: {cpu_description()}")
+    print(f"baseline training speed (bench/throughput.py baseline, measured now): {speed:.0f} img/s")
+    print(f"cost: {total:.0f} s x {speed:.0f} img/s = {cost:,.0f} baseline image-equivalents "
+          f"(budget {BUDGET_IMAGE_EQUIVALENTS:,}: {'within' if cost <= BUDGET_IMAGE_EQUIVALENTS else 'OVER'})")
     if args.keep:
         print(f"kept: {repo}")
     else:

@@ -25,7 +25,6 @@ Exit status 1 if any ratio is below the threshold.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
@@ -36,14 +35,11 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from bench.machine import cpu_description  # noqa: E402
 from emotion_lib import EMOTIONS  # noqa: E402
 from emotion_lib.inputs import make_dataset  # noqa: E402
 from emotion_lib.models import build_model  # noqa: E402
-from emotion_lib.training import (  # noqa: E402
-    make_feature_dataset,
-    set_global_determinism,
-    split_feature_extractor,
-)
+from emotion_lib.training import make_feature_dataset, set_global_determinism, split_frozen_prefix  # noqa: E402
 
 CONFIGS = ("baseline", "vgg16_aug", "vgg16_cached")
 RATIO_THRESHOLD = 0.9
@@ -155,7 +151,7 @@ def bench_full_model(config: str, images: np.ndarray, labels: np.ndarray, args: 
 
 def bench_cached(images: np.ndarray, labels: np.ndarray, args: argparse.Namespace) -> dict:
     model = model_for("vgg16_cached")
-    extractor, head = split_feature_extractor(model)
+    extractor, head, _ = split_frozen_prefix(model)
     dataset = make_dataset(images, labels, image_size=48, channels=3, batch_size=args.batch_size, shuffle=False, seed=0)
     # Trace once on a separate small dataset, so the timing below is the steady state (and the timed
     # dataset's cache is filled by one complete pass rather than abandoned half-way).
@@ -174,7 +170,7 @@ def bench_cached(images: np.ndarray, labels: np.ndarray, args: argparse.Namespac
     extraction = len(images) / (time.perf_counter() - start)
     feature_dataset = make_feature_dataset(features, labels, batch_size=args.batch_size, shuffle=True, seed=0)
     head = compiled(head)
-    memory_head = compiled(split_feature_extractor(model_for("vgg16_cached"))[1])
+    memory_head = compiled(split_frozen_prefix(model_for("vgg16_cached"))[1])
     pipeline, memory = best_of(
         args.repeats,
         lambda: images_per_second(head, {"x": feature_dataset, "shuffle": False}, len(images), args.epochs),
@@ -193,6 +189,20 @@ def bench_cached(images: np.ndarray, labels: np.ndarray, args: argparse.Namespac
         "memory": memory,
         "extraction": extraction,
     }
+
+
+def baseline_images_per_second(images: int = 1200, epochs: int = 2, batch_size: int = 32) -> float:
+    """Training images/second of the seed's baseline CNN (80x80x1) through the real pipeline: this machine's unit.
+
+    ``bench/repro_time.py`` multiplies wall seconds by it to express a run's cost in baseline image-equivalents,
+    a figure that compares across CPUs of very different speed.
+    """
+    set_global_determinism(0)
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, size=(images, 48, 48), dtype=np.uint8)
+    labels = rng.integers(0, len(EMOTIONS), size=images).astype(np.int64)
+    dataset = make_dataset(pixels, labels, image_size=80, channels=1, batch_size=batch_size, shuffle=True, seed=0)
+    return images_per_second(compiled(model_for("baseline")), {"x": dataset, "shuffle": False}, images, epochs)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -217,9 +227,10 @@ def main(argv: list[str] | None = None) -> int:
     images = rng.integers(0, 256, size=(args.images, 48, 48), dtype=np.uint8)
     labels = rng.integers(0, len(EMOTIONS), size=args.images).astype(np.int64)
 
+    print(f"CPU: {cpu_description()}")
     print(
         f"{args.images} images, {args.epochs} epochs per fit (first discarded), best of {args.repeats}, "
-        f"batch {args.batch_size}, {os.cpu_count()} CPUs visible"
+        f"batch {args.batch_size}"
     )
     print(
         f"{'config':<14}{'input':<22}{'tf.data img/s':>15}{'in-memory img/s':>17}{'ratio':>8}"

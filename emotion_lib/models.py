@@ -124,7 +124,7 @@ def build_model(
     ``vgg16_weights_path`` (see :mod:`emotion_lib.pretrained`) or, without one,
     seeded random weights.
 
-    ``initializer`` sets the scratch CNN's kernel initialiser: ``glorot_uniform``
+    ``initializer`` sets the kernel initialiser of the scratch CNN's ReLU layers: ``glorot_uniform``
     (Keras' default, the seed's) or ``he_normal`` (He et al. 2015, for ReLU
     stacks: it keeps the activations' scale through the five convolutions, where
     Glorot shrinks it about threefold per layer; see the README, "The study on
@@ -216,7 +216,8 @@ def build_model(
     outputs = keras.layers.Dense(
         num_classes,
         activation="softmax",
-        kernel_initializer=_initializer(initializer, seeds),
+        # He's scaling is derived for ReLU layers; the softmax classifier keeps Glorot in every trial.
+        kernel_initializer=_initializer("glorot_uniform", seeds),
         name="classifier",
     )(x)
     return keras.Model(inputs, outputs, name=name)

@@ -50,6 +50,17 @@ SEED_CAPTION = (
 )
 
 
+RANDOM_BACKBONE_NOTE = (
+    "random VGG16 backbone: the ImageNet weights could not be had (offline), so this is not the seed's transfer "
+    "learning and stays near chance on real faces; see README, \"VGG16 weights\""
+)
+"""Said in words next to every trial whose VGG16 backbone was randomly initialised."""
+
+
+def _note(row: Mapping[str, Any]) -> str:
+    return RANDOM_BACKBONE_NOTE if row.get("backbone_source") == "random" else ""
+
+
 def _read_json(path: Path, what: str, fix: str) -> dict:
     """Read a JSON object from ``path`` or raise a :class:`UserError` that names the file and the fix."""
     if not path.is_file():
@@ -132,9 +143,9 @@ def _markdown(rows: list[dict[str, Any]], emotions: list[str], best: str | None)
     header = (
         ["trial", "accuracy", "seed accuracy", "macro F1", "macro AUC"]
         + [f"F1 {e}" for e in emotions]
-        + ["epochs run", "training time", "trainable params", "backbone"]
+        + ["epochs run", "training time", "trainable params", "backbone", "note"]
     )
-    align = ["---"] + ["---:"] * (4 + len(emotions) + 3) + ["---"]
+    align = ["---"] + ["---:"] * (4 + len(emotions) + 3) + ["---", "---"]
     lines = [
         "# Trial comparison",
         "",
@@ -154,6 +165,7 @@ def _markdown(rows: list[dict[str, Any]], emotions: list[str], best: str | None)
             _fmt_seconds(row["train_seconds"]),
             _fmt_int(row["trainable_params"]),
             _fmt_text(row["backbone_source"]),
+            _note(row),
         ]
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", SEED_CAPTION]

@@ -59,6 +59,20 @@ def test_repro_writes_every_output_and_a_second_repro_does_nothing(repo):
     assert ran_stages(second.stdout) == set()
 
 
+@pytest.mark.parametrize(
+    ("module", "importers"),
+    [
+        ("emotion_lib/trials.py", {f"train@{t}" for t in TRIALS}),
+        ("emotion_lib/models.py", {"weights"} | {f"train@{t}" for t in TRIALS} | {f"evaluate@{t}" for t in TRIALS}),
+        ("emotion_lib/evaluation.py", {f"evaluate@{t}" for t in TRIALS}),
+    ],
+)
+def test_editing_a_module_reruns_exactly_the_stages_that_import_it(repo, module, importers):
+    with (repo / module).open("a") as handle:
+        handle.write("# an edit\n")
+    assert changed_stages(repo) == importers
+
+
 def test_val_fraction_experiment_reruns_prepare_and_changes_its_metrics(repo):
     before = (repo / "metrics/prepare.json").read_text()
     result = dvc("exp", "run", "prepare", "-S", "data.val_fraction=0.1", cwd=repo)
@@ -69,7 +83,7 @@ def test_val_fraction_experiment_reruns_prepare_and_changes_its_metrics(repo):
 
 def test_dropout_experiment_reruns_exactly_the_trials_holding_dropout(repo):
     result = dvc("exp", "run", "-S", "model.dropout=0.3", cwd=repo)
-    holding = ["dropout", "vgg16_features", "vgg16_finetune"]
+    holding = ["dropout", "l2", "vgg16_features", "vgg16_finetune"]
     expected = {f"train@{t}" for t in holding} | {f"evaluate@{t}" for t in holding} | {"summary"}
     assert ran_stages(result.stdout) == expected
 
@@ -135,9 +149,9 @@ def test_sigkill_mid_epoch_leaves_no_output_and_the_next_repro_recovers(repo):
     with log.open("w") as handle:
         process = subprocess.Popen([sys.executable, "-m", "dvc", "repro", "train@baseline"], cwd=repo, env=env(),
                                    stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
-    # Kill once training is under way: after the model is built and at least one epoch has started.
+    # Kill once training is under way: after the first epoch's progress line, with 499 epochs to go.
     deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and "Epoch" not in log.read_text() and process.poll() is None:
+    while time.monotonic() < deadline and "/500 epochs" not in log.read_text() and process.poll() is None:
         time.sleep(0.5)
     time.sleep(2.0)
     assert process.poll() is None, f"training ended before it could be killed:\n{log.read_text()}"

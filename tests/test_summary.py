@@ -35,7 +35,7 @@ def trial_files(tmp_path: Path) -> tuple[dict[str, Path], dict[str, Path]]:
     metrics = {
         "baseline": _metrics(0.31, 0.29, 0.66),
         "l2": _metrics(0.14, 0.05, None),
-        "vgg16_features": _metrics(0.45, 0.44, 0.81, backbone_source="random (ImageNet weights unavailable)"),
+        "vgg16_features": _metrics(0.45, 0.44, 0.81, backbone_source="random"),
     }
     train = {
         "baseline": {"epochs_run": 12, "train_seconds": 75.5, "trainable_params": 1066311},
@@ -79,7 +79,10 @@ def test_summarize_writes_all_outputs(tmp_path: Path, trial_files: tuple[dict, d
         assert f"{SEED_REPORTED_ACCURACY[trial]:.4f}" in row
     assert "1,066,311" in rows[0] and "1m 16s" in rows[0]
     assert "n/a" in rows[1]  # l2 has no training summary and no macro AUC
-    assert "random (ImageNet weights unavailable)" in rows[2]
+    # A random VGG16 backbone is said in words next to its row, and only there.
+    assert "| random | random VGG16 backbone: the ImageNet weights could not be had" in rows[2]
+    assert "near chance on real faces" in rows[2]
+    assert "VGG16 backbone" not in rows[0] + rows[1]
     assert "180×180×3" in markdown
 
     written = json.loads(out["out_json"].read_text())

@@ -1,0 +1,109 @@
+"""The study on real faces: run every trial on a FER-2013 folder and print each beside seed 000's figures.
+
+Runs `dvc repro summary` in a fresh copy of this repository (no outputs, no DVC
+cache) with ``data.raw_dir`` pointed at the given folder and every other param
+at its default (unless overridden with ``-S``), then prints, per trial: test
+accuracy, macro F1, the seed's reported accuracy, epochs run, the training
+loss of epochs 1-3 (the real-faces check: the seed's stack used to sit at
+ln 7 = 1.9459), and the stage's wall time, with the CPU.  Usage::
+
+    python bench/fer_study.py /tmp/fer/fer2013-dev                 # the FER-2013 dev split
+    python bench/fer_study.py /data/fer2013 -S trials.baseline.epochs=30 --keep
+
+The folder must be in the Kaggle layout (``train/<emotion>/*.jpg``, ``test/<emotion>/*.jpg``).  Report figures on
+the dev split as "FER-2013 dev split", never as FER-2013 test accuracy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.machine import cpu_description  # noqa: E402
+from emotion_lib.summary import SEED_REPORTED_ACCURACY  # noqa: E402
+from tests.pipeline_utils import env, make_tiny_repo, set_params  # noqa: E402
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def stage_seconds(repo: Path, target: str) -> tuple[dict[str, float], float]:
+    """Run `dvc repro target` in ``repo``, echoing its progress lines; return seconds per stage and in total."""
+    starts: dict[str, float] = {}
+    order: list[str] = []
+    begin = time.perf_counter()
+    process = subprocess.Popen([sys.executable, "-m", "dvc", "repro", target], cwd=repo, env=env(),
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert process.stdout is not None
+    for line in process.stdout:
+        if line.startswith("Running stage '"):
+            order.append(line.split("'")[1])
+            starts[order[-1]] = time.perf_counter()
+        if line.startswith(("Running stage", "train@", "evaluate@", "prepare:", "error")):
+            print(f"  [{(time.perf_counter() - begin) / 60:5.1f} min] {line.rstrip()}", flush=True)
+    if process.wait() != 0:
+        sys.exit(f"dvc repro failed in {repo}")
+    total = time.perf_counter() - begin
+    ends = [starts[name] for name in order[1:]] + [begin + total]
+    return {name: end - starts[name] for name, end in zip(order, ends, strict=True)}, total
+
+
+def first_losses(repo: Path, trial: str, epochs: int = 3) -> list[float]:
+    path = repo / "metrics" / "train" / trial / "plots" / "metrics" / "train" / "loss.tsv"
+    return [float(line.split("\t")[-1]) for line in path.read_text().splitlines()[1 : 1 + epochs]]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("raw_dir", type=Path, help="FER-2013 in the Kaggle folder layout")
+    parser.add_argument("-S", "--set", action="append", default=[], metavar="KEY=VALUE", help="override a param")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary copy and print its path")
+    args = parser.parse_args()
+    if not (args.raw_dir / "train").is_dir():
+        sys.exit(f"error: {args.raw_dir}/train does not exist; give a FER-2013 folder in the Kaggle layout")
+
+    workdir = Path(tempfile.mkdtemp(prefix="fer-study-"))
+    repo = make_tiny_repo(workdir / "repo")
+    shutil.copy2(REPO_ROOT / "params.yaml", repo / "params.yaml")  # the defaults, not the tests' tiny params
+    overrides = {"data.raw_dir": str(args.raw_dir.resolve())}
+    for item in args.set:
+        key, _, value = item.partition("=")
+        overrides[key] = yaml.safe_load(value)
+    set_params(repo / "params.yaml", overrides)
+    print(f"CPU: {cpu_description()}")
+    print(f"params: defaults + {overrides}")
+    seconds, total = stage_seconds(repo, "summary")
+
+    prepared = json.loads((repo / "metrics" / "prepare.json").read_text())["counts"]["after_undersampling"]
+    print(f"\ndata: train {prepared['train']['total']}, val {prepared['val']['total']}, "
+          f"test {prepared['test']['total']} images")
+    print(f"{'trial':16s} {'accuracy':>8s} {'macro F1':>8s} {'seed acc':>8s} {'epochs':>6s}  "
+          f"{'train loss, epochs 1-3':24s} {'train s':>7s}")
+    for trial in json.loads((repo / "metrics" / "summary.json").read_text())["trial_order"]:
+        metrics = json.loads((repo / "metrics" / f"{trial}.json").read_text())
+        train = json.loads((repo / "metrics" / "train" / trial / "metrics.json").read_text())
+        losses = " ".join(f"{loss:.4f}" for loss in first_losses(repo, trial))
+        print(f"{trial:16s} {metrics['accuracy']:8.4f} {metrics['macro_avg']['f1']:8.4f} "
+              f"{SEED_REPORTED_ACCURACY.get(trial, math.nan):8.4f} {train['epochs_run']:6d}  {losses:24s} "
+              f"{seconds.get(f'train@{trial}', math.nan):7.0f}"
+              + ("   (random VGG16 backbone)" if train.get("backbone_source") == "random" else ""))
+    print(f"ln 7 = {math.log(7):.4f} (a network predicting the uniform distribution)")
+    print(f"wall time of `dvc repro summary`: {total:.0f} s ({total / 60:.1f} min)")
+    if args.keep:
+        print(f"kept: {repo}")
+    else:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

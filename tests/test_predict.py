@@ -113,10 +113,11 @@ def test_batches_pool_faces_across_images_and_keep_the_order(model_path, tmp_pat
     real = predict._score
     monkeypatch.setattr(predict, "_score",
                         lambda m, pending, b: (calls.append(sum(len(p.boxes) for p in pending)), real(m, pending, b)))
-    results = [r for _, r, _ in predict.predict_files(files, model, detector=None, image_size=48, batch_size=3)]
+    results = [r for _, r, _ in predict.predict_files(files, model, detector=None, image_size=48, batch_size=2,
+                                                      faces_per_call=3, max_wait=float("inf"))]
     assert [Path(r.path).name for r in results] == [f.path.name for f in files]
     assert results[3].error == "does not exist" and all(len(r.faces) == 1 for r in results if r is not results[3])
-    # Three faces fill a batch; then three images (one unreadable) also flush, bounding what waits; then the rest.
+    # Three faces fill a call; then three images (one unreadable) also flush, bounding what waits; then the rest.
     assert calls == [3, 2, 2]
 
 

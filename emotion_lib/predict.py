@@ -42,6 +42,7 @@ from emotion_lib.errors import UserError
 
 EXIT_OK = 0
 EXIT_UNREADABLE = 1
+EXIT_BROKEN_PIPE = 141
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # Defaults live in the repository, wherever the command is run from; paths given by the user are relative to cwd.
 PARAMS_FILE = REPO_ROOT / "params.yaml"
@@ -391,7 +392,7 @@ class Progress:
         self.total, self.stream, self.start = total, stream, time.monotonic()
         self.enabled = total > min_images
         self.tty = hasattr(stream, "isatty") and stream.isatty()
-        self.last = 0.0
+        self.last = self.start  # No estimate from the first image alone: it also pays for TensorFlow's warm-up.
 
     def line(self, done: int, n_faces: int) -> str:
         elapsed = time.monotonic() - self.start
@@ -463,9 +464,10 @@ def _run(args: argparse.Namespace) -> None:
         print(f"error: interrupted; {done}", file=sys.stderr)
         sys.exit(130)
     except BrokenPipeError:
-        # The reader of stdout went away (`... | head`): stop quietly, as command-line tools do.
+        # The reader of stdout went away (`... | head`): stop quietly with the shell's SIGPIPE status, as
+        # command-line tools do (and not 1, which would blame the images).
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        sys.exit(EXIT_UNREADABLE)
+        sys.exit(EXIT_BROKEN_PIPE)
     sys.exit(EXIT_UNREADABLE if failed else EXIT_OK)
 
 

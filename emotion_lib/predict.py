@@ -56,7 +56,18 @@ BATCHES_PER_CALL = 8
 MAX_WAIT_SECONDS = 2.0
 MAX_HELD_BYTES = 256 * 2**20
 """Decoded photos held for annotation while their faces wait for a batch (a dozen 12-megapixel photos)."""
-CSV_HEADER: tuple[str, ...] = ("path", "face", "x", "y", "w", "h", "emotion", *EMOTIONS, "error")
+CSV_FACE_COLUMNS: tuple[str, ...] = ("face", "x", "y", "w", "h", "emotion")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What predict takes from params.yaml: which files are images, the stored face size, the class names."""
+
+    extensions: frozenset[str]
+    image_size: int
+    emotions: tuple[str, ...]
+    """Names of the model's outputs, in order: ``data.emotions``, the label order ``prepare`` wrote."""
+    note: str | None = None
 
 
 @dataclass
@@ -82,18 +93,22 @@ class ImageResult:
 # --------------------------------------------------------------------------- settings and inputs
 
 
-def project_settings(params_path: Path = PARAMS_FILE) -> tuple[frozenset[str], int, str | None]:
-    """(image extensions, stored image size, a note if params.yaml could not be used) from the project's params."""
+def project_settings(params_path: Path = PARAMS_FILE) -> Settings:
+    """The image extensions, stored face size and emotion order of the project's params, or their defaults.
+
+    The ``note`` says why params.yaml could not be used, if it could not.
+    """
     from emotion_lib.config import load_config
 
     try:
         data = load_config(params_path).data
-        extensions, image_size, note = data.extensions, data.image_size, None
+        extensions, image_size, emotions, note = data.extensions, data.image_size, tuple(data.emotions), None
     except (UserError, OSError) as error:
         # predict must work on a copy of the code without a valid params.yaml: use prepare's defaults.
-        extensions, image_size = FALLBACK_EXTENSIONS, FALLBACK_IMAGE_SIZE
+        extensions, image_size, emotions = FALLBACK_EXTENSIONS, FALLBACK_IMAGE_SIZE, EMOTIONS
         note = f"{error}; reading {', '.join('.' + e for e in extensions)} files, faces at {image_size} px"
-    return frozenset("." + e.strip().lstrip(".").lower() for e in extensions), int(image_size), note
+    exts = frozenset("." + e.strip().lstrip(".").lower() for e in extensions)
+    return Settings(exts, int(image_size), emotions, note)
 
 
 def collect_inputs(paths: Sequence[str], extensions: frozenset[str],
@@ -155,8 +170,8 @@ def _shown(path: Path) -> str:
     return str(path)
 
 
-def load_classifier(path: Path, trial_hint: str = "") -> Any:
-    """Load a project model and check it outputs one probability per emotion of :data:`EMOTIONS`."""
+def load_classifier(path: Path, emotions: Sequence[str] = EMOTIONS, trial_hint: str = "") -> Any:
+    """Load a project model and check it outputs one probability per emotion of ``emotions``."""
     remedy = (f"run `dvc repro train@{trial_hint}` (or `dvc pull`), or pass --model models/<trial>.keras"
               if trial_hint else "pass --model models/<trial>.keras, a model trained by this project")
     if not path.is_file():  # Said before TensorFlow's few seconds of start-up.
@@ -168,9 +183,9 @@ def load_classifier(path: Path, trial_hint: str = "") -> Any:
     model = load_model(path, compile=False, remedy=remedy)
     input_geometry(model)  # A UserError if the model does not take one square image.
     outputs = model.output_shape[-1] if isinstance(model.output_shape, tuple) else None
-    if outputs != len(EMOTIONS):
-        raise UserError(f"{path}: the model predicts {outputs} classes, not the {len(EMOTIONS)} emotions "
-                        f"({', '.join(EMOTIONS)}); pass a model trained on all of data.emotions")
+    if outputs != len(emotions):
+        raise UserError(f"{path}: the model predicts {outputs} classes, not the {len(emotions)} emotions of "
+                        f"data.emotions ({', '.join(emotions)}); pass a model trained with the current data.emotions")
     return model
 
 
@@ -206,7 +221,7 @@ def _prepare_one(item: InputFile, detector: faces.FaceDetector | None, image_siz
     return _Pending(result, boxes, faces.face_crops(gray, boxes, image_size), image if keep_image else None)
 
 
-def _score(model: Any, pending: list[_Pending], batch_size: int) -> None:
+def _score(model: Any, pending: list[_Pending], batch_size: int, emotions: Sequence[str]) -> None:
     """Score every crop of ``pending`` in one pass and fill in the face records."""
     from emotion_lib.evaluation import predict_probabilities
 
@@ -217,12 +232,13 @@ def _score(model: Any, pending: list[_Pending], batch_size: int) -> None:
     for p in pending:
         for box in p.boxes:
             row = next(probabilities)
-            scores = {emotion: float(score) for emotion, score in zip(EMOTIONS, row, strict=True)}
-            p.result.faces.append({"box": list(box), "emotion": EMOTIONS[int(np.argmax(row))], "scores": scores})
+            scores = {emotion: float(score) for emotion, score in zip(emotions, row, strict=True)}
+            p.result.faces.append({"box": list(box), "emotion": emotions[int(np.argmax(row))], "scores": scores})
 
 
 def predict_files(files: Iterable[InputFile], model: Any, *, detector: faces.FaceDetector | None, image_size: int,
-                  batch_size: int, keep_images: bool = False, faces_per_call: int | None = None,
+                  batch_size: int, emotions: Sequence[str] = EMOTIONS, keep_images: bool = False,
+                  faces_per_call: int | None = None,
                   max_wait: float = MAX_WAIT_SECONDS) -> Iterator[tuple[InputFile, ImageResult, Any]]:
     """Yield ``(file, result, image or None)`` for every file, in order, scoring faces in batches.
 
@@ -244,10 +260,10 @@ def predict_files(files: Iterable[InputFile], model: Any, *, detector: faces.Fac
         held = sum(p.image.nbytes for _, p in queue if p.image is not None)
         waited = n_faces >= batch_size and time.monotonic() - since >= max_wait
         if n_faces >= per_call or len(queue) >= per_call or held >= MAX_HELD_BYTES or waited:
-            _score(model, [p for _, p in queue], batch_size)
+            _score(model, [p for _, p in queue], batch_size, emotions)
             yield from ((i, p.result, p.image) for i, p in queue)
             queue = []
-    _score(model, [p for _, p in queue], batch_size)
+    _score(model, [p for _, p in queue], batch_size, emotions)
     yield from ((i, p.result, p.image) for i, p in queue)
 
 
@@ -268,23 +284,23 @@ class JsonlWriter:
 class CsvWriter:
     """One row per face; an image without faces (or unreadable) gets one row with empty face fields."""
 
-    def __init__(self, stream: IO[str]) -> None:
-        self.stream = stream
+    def __init__(self, stream: IO[str], emotions: Sequence[str] = EMOTIONS) -> None:
+        self.stream, self.emotions = stream, tuple(emotions)
         self.writer = csv.writer(stream, lineterminator="\n")
-        self.writer.writerow(CSV_HEADER)
+        self.writer.writerow(("path", *CSV_FACE_COLUMNS, *self.emotions, "error"))
 
     def write(self, result: ImageResult) -> None:
         error = result.error or ""
         if not result.faces:
-            self.writer.writerow([result.path] + [""] * (len(CSV_HEADER) - 2) + [error])
+            self.writer.writerow([result.path] + [""] * (len(CSV_FACE_COLUMNS) + len(self.emotions)) + [error])
         for index, face in enumerate(result.faces):
-            scores = [face["scores"][emotion] for emotion in EMOTIONS]
+            scores = [face["scores"][emotion] for emotion in self.emotions]
             self.writer.writerow([result.path, index, *face["box"], face["emotion"], *scores, error])
         self.stream.flush()
 
 
 @contextlib.contextmanager
-def open_writer(output: Path | None) -> Iterator[JsonlWriter | CsvWriter]:
+def open_writer(output: Path | None, emotions: Sequence[str] = EMOTIONS) -> Iterator[JsonlWriter | CsvWriter]:
     """A writer for ``output`` (format from its extension), or JSON Lines on stdout.
 
     The file is written to a temporary sibling and renamed at the end, so an interrupted run never leaves
@@ -296,7 +312,7 @@ def open_writer(output: Path | None) -> Iterator[JsonlWriter | CsvWriter]:
     from emotion_lib.atomic import atomic_file
 
     with atomic_file(output) as tmp, tmp.open("w", newline="", encoding="utf-8", errors="backslashreplace") as f:
-        yield CsvWriter(f) if output.suffix.lower() == ".csv" else JsonlWriter(f)
+        yield CsvWriter(f, emotions) if output.suffix.lower() == ".csv" else JsonlWriter(f)
 
 
 def check_output(output: Path | None) -> None:
@@ -443,22 +459,22 @@ def _run(args: argparse.Namespace) -> None:
     """Everything the command does; user errors before any prediction are UserErrors (exit 2)."""
     check_output(args.output)
     check_annotate(args.annotate)
-    extensions, image_size, note = project_settings()
-    if note:
-        print(f"note: {note}", file=sys.stderr)
+    settings = project_settings()
+    if settings.note:
+        print(f"note: {settings.note}", file=sys.stderr)
     exclude = args.annotate.resolve() if args.annotate is not None else None
-    files, problems = collect_inputs(args.paths, extensions, exclude=exclude)
+    files, problems = collect_inputs(args.paths, settings.extensions, exclude=exclude)
     model_path, trial = args.model, ""
     if model_path is None:
         model_path, message = default_model()
         trial = model_path.stem
         print(message, file=sys.stderr)
-    model = load_classifier(model_path, trial)
+    model = load_classifier(model_path, settings.emotions, trial)
     detector = None if args.no_detect else faces.FaceDetector()
     for problem in problems:
         print(f"error: {problem}", file=sys.stderr)
     try:
-        failed = len(problems) + _predict_all(files, model, detector, image_size, args)
+        failed = len(problems) + _predict_all(files, model, detector, settings, args)
     except KeyboardInterrupt:
         done = f"{args.output} was not written" if args.output else "stdout holds the images done so far"
         print(f"error: interrupted; {done}", file=sys.stderr)
@@ -471,15 +487,16 @@ def _run(args: argparse.Namespace) -> None:
     sys.exit(EXIT_UNREADABLE if failed else EXIT_OK)
 
 
-def _predict_all(files: list[InputFile], model: Any, detector: faces.FaceDetector | None, image_size: int,
+def _predict_all(files: list[InputFile], model: Any, detector: faces.FaceDetector | None, settings: Settings,
                  args: argparse.Namespace) -> int:
     """Predict, write every record, annotate; return the number of images that could not be read."""
     progress = Progress(len(files))
     names = AnnotationNames(args.annotate) if args.annotate is not None else None
     done = n_faces = failed = 0
-    with open_writer(args.output) as writer:
-        for item, result, image in predict_files(files, model, detector=detector, image_size=image_size,
-                                                 batch_size=args.batch_size, keep_images=names is not None):
+    with open_writer(args.output, settings.emotions) as writer:
+        for item, result, image in predict_files(files, model, detector=detector, image_size=settings.image_size,
+                                                 batch_size=args.batch_size, emotions=settings.emotions,
+                                                 keep_images=names is not None):
             writer.write(result)
             if result.error:
                 failed += 1

@@ -78,9 +78,16 @@ def test_astronaut_one_face_seven_scores_and_no_face_in_the_coffee_cup(model_pat
     assert coffee.record() == {"path": str(COFFEE), "faces": [], "error": None}
 
 
-def test_a_model_with_other_classes_is_refused(tmp_path):
+def test_a_model_must_match_data_emotions(tmp_path):
+    path = make_model(tmp_path / "three.keras", num_classes=3)
     with pytest.raises(UserError, match="predicts 3 classes"):
-        predict.load_classifier(make_model(tmp_path / "three.keras", num_classes=3))
+        predict.load_classifier(path)
+    # A study run with data.emotions: [angry, happy, sad] trains 3-class models; predict names their outputs so.
+    model = predict.load_classifier(path, ("angry", "happy", "sad"))
+    files = [predict.InputFile(ASTRONAUT, Path("astronaut.png"))]
+    (_, result, _), = predict.predict_files(files, model, detector=None, image_size=48, batch_size=4,
+                                            emotions=("angry", "happy", "sad"))
+    assert list(result.faces[0]["scores"]) == ["angry", "happy", "sad"]
 
 
 def test_default_model_is_the_best_trial_of_the_committed_summary(tmp_path):
@@ -95,11 +102,13 @@ def test_default_model_is_the_best_trial_of_the_committed_summary(tmp_path):
 
 
 def test_extensions_come_from_params_with_a_fallback(tmp_path):
-    extensions, size, note = predict.project_settings()
-    assert extensions == {".jpeg", ".jpg", ".png"} and size == 48 and note is None
+    settings = predict.project_settings()
+    assert settings.extensions == {".jpeg", ".jpg", ".png"} and settings.image_size == 48 and settings.note is None
+    assert settings.emotions == EMOTIONS
     (tmp_path / "params.yaml").write_text("data: [unreadable\n")
-    extensions, size, note = predict.project_settings(tmp_path / "params.yaml")
-    assert extensions == {".jpeg", ".jpg", ".png"} and size == 48 and "params.yaml" in note
+    settings = predict.project_settings(tmp_path / "params.yaml")
+    assert settings.extensions == {".jpeg", ".jpg", ".png"} and settings.image_size == 48
+    assert settings.emotions == EMOTIONS and "params.yaml" in settings.note
 
 
 def test_batches_pool_faces_across_images_and_keep_the_order(model_path, tmp_path, monkeypatch):
@@ -111,8 +120,8 @@ def test_batches_pool_faces_across_images_and_keep_the_order(model_path, tmp_pat
     files.insert(3, predict.InputFile(tmp_path / "missing.png", Path("missing.png")))
     calls = []
     real = predict._score
-    monkeypatch.setattr(predict, "_score",
-                        lambda m, pending, b: (calls.append(sum(len(p.boxes) for p in pending)), real(m, pending, b)))
+    monkeypatch.setattr(predict, "_score", lambda m, pending, b, e: (calls.append(sum(len(p.boxes) for p in pending)),
+                                                                     real(m, pending, b, e)))
     results = [r for _, r, _ in predict.predict_files(files, model, detector=None, image_size=48, batch_size=2,
                                                       faces_per_call=3, max_wait=float("inf"))]
     assert [Path(r.path).name for r in results] == [f.path.name for f in files]

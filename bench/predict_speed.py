@@ -86,6 +86,7 @@ def timed(files: list[predict.InputFile], model, detector, batch_size: int, repe
 
 
 def main() -> None:
+    """Write the test files, time both workloads, print the figures."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", help="a .keras model (default: the best trial, or its untrained architecture)")
     parser.add_argument("--crops", type=int, default=2000, help="48x48 crops for the --no-detect run")

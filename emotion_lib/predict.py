@@ -87,6 +87,7 @@ class ImageResult:
     error: str | None = None
 
     def record(self) -> dict[str, Any]:
+        """The JSON object written for this image."""
         return {"path": self.path, "faces": self.faces, "error": self.error}
 
 
@@ -277,6 +278,7 @@ class JsonlWriter:
         self.stream = stream
 
     def write(self, result: ImageResult) -> None:
+        """Write one image's record."""
         self.stream.write(json.dumps(result.record()) + "\n")
         self.stream.flush()  # A reader piping stdout sees each image as soon as it is done.
 
@@ -290,6 +292,7 @@ class CsvWriter:
         self.writer.writerow(("path", *CSV_FACE_COLUMNS, *self.emotions, "error"))
 
     def write(self, result: ImageResult) -> None:
+        """Write one image's rows."""
         error = result.error or ""
         if not result.faces:
             self.writer.writerow([result.path] + [""] * (len(CSV_FACE_COLUMNS) + len(self.emotions)) + [error])
@@ -360,6 +363,7 @@ class AnnotationNames:
         self.used: set[Path] = set()
 
     def next(self, name: Path) -> Path:
+        """A fresh output path for the input whose relative name is ``name``."""
         path = self.folder / name.with_suffix(".png")
         n = 1
         while path in self.used:  # a.jpg and a.png (or two folders' a.jpg) would otherwise share a.png
@@ -411,14 +415,16 @@ class Progress:
         self.last = self.start  # No estimate from the first image alone: it also pays for TensorFlow's warm-up.
 
     def line(self, done: int, n_faces: int) -> str:
+        """The progress text after ``done`` images."""
         elapsed = time.monotonic() - self.start
         left = elapsed / done * (self.total - done) if done else float("nan")
         return (f"predict: {done}/{self.total} images, {n_faces} faces, {elapsed:.0f} s elapsed, "
                 f"about {left:.0f} s left")
 
     def update(self, done: int, n_faces: int) -> None:
+        """Show progress after ``done`` images, at most every 0.5 s on a terminal and every 10 s in a log."""
         now = time.monotonic()
-        # A terminal gets a line rewritten in place; a log gets a new line every 10 s at most.
+        # A terminal gets one line rewritten in place; a log gets new lines.
         if not self.enabled or (now - self.last < (0.5 if self.tty else 10.0) and done < self.total):
             return
         self.last = now
@@ -427,6 +433,7 @@ class Progress:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The command's options; argparse itself rejects bad ones with exit status 2."""
     parser = argparse.ArgumentParser(
         prog="python -m emotion_lib.predict", description=__doc__.split("\n\n")[0],
         epilog="exit status: 0 every image was read; 1 some images (or paths) could not be read, see the error "

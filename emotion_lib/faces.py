@@ -25,7 +25,7 @@ import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from emotion_lib.errors import UserError
-from emotion_lib.prepare import normalise_image
+from emotion_lib.prepare import normalise_image, to_8bit
 
 Box = tuple[int, int, int, int]
 """A face box ``(x, y, w, h)`` in pixels of the (EXIF-oriented) image."""
@@ -35,9 +35,6 @@ SCALE_FACTOR = 1.1
 MIN_NEIGHBORS = 5
 MIN_FACE_SIZE = 48
 """FER-2013's faces are 48 px; a smaller detection would be upscaled and is mostly a false positive anyway."""
-
-_SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N")
-
 
 class FaceDetector:
     """OpenCV's bundled Haar cascade for frontal faces, with the project's fixed detection settings."""
@@ -63,30 +60,6 @@ class FaceDetector:
         return sorted(boxes)  # type: ignore[return-value] - four ints each
 
 
-def _to_8bit(img: Image.Image) -> Image.Image:
-    """An 8-bit ``L`` or ``RGB`` image, converting modes Pillow would otherwise clip or misread."""
-    if img.mode in _SIXTEEN_BIT_MODES or img.mode == "I":
-        values = np.asarray(img).astype(np.float64)
-        # Pillow's own I;16 -> L conversion clips at 255, which turns most 16-bit photos white; scale instead.
-        # Mode I (32-bit) mostly holds 16-bit PNG/TIFF samples; anything larger is scaled by its own maximum.
-        top = 65535.0 if values.max(initial=0) <= 65535 else values.max()
-        return Image.fromarray(np.rint(np.clip(values, 0, None) * (255.0 / top)).astype(np.uint8), mode="L")
-    if img.mode == "F":
-        values = np.nan_to_num(np.asarray(img, dtype=np.float64))
-        # Float images are either 0..1 (scientific TIFFs) or already 0..255.
-        scale = 255.0 if values.max(initial=0) <= 1.0 else 1.0
-        return Image.fromarray(np.rint(np.clip(values * scale, 0, 255)).astype(np.uint8), mode="L")
-    if img.mode in ("L", "RGB"):
-        return img
-    if img.mode in ("1", "LA", "La"):
-        return img.convert("L")
-    if img.mode == "P":
-        # A palette may hold colours or only grays; through RGB both come out right.
-        return img.convert("RGB")
-    # CMYK, YCbCr, LAB, HSV, RGBA, RGBa, ...: to RGB; grayscale happens later in normalise_image, as in prepare.
-    return img.convert("RGB")
-
-
 def _decode(path: Path) -> np.ndarray:
     """Open, fully decode and convert one file; raises whatever Pillow raises for a bad file."""
     with warnings.catch_warnings():
@@ -94,7 +67,7 @@ def _decode(path: Path) -> np.ndarray:
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         with Image.open(path) as img:
             img.load()  # Image.open reads only the header: load() makes truncated files fail here.
-            return np.asarray(_to_8bit(_upright(img)))
+            return np.asarray(to_8bit(_upright(img)))
 
 
 def _upright(img: Image.Image) -> Image.Image:

@@ -122,13 +122,17 @@ def make_dataset(
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size!r}")
 
+    # Named functions rather than lambdas: AutoGraph warns that it cannot convert a lambda's source.
+    def resize(image, *label):
+        return (resize_images(image, image_size), *label) if label else resize_images(image, image_size)
+
+    def expand(batch, *label):
+        return (expand_channels(batch, channels), *label) if label else expand_channels(batch, channels)
+
     if labels is None:
         dataset = tf.data.Dataset.from_tensor_slices(images)
-        resize, expand = (lambda x: resize_images(x, image_size)), (lambda x: expand_channels(x, channels))
     else:
         dataset = tf.data.Dataset.from_tensor_slices((images, labels.astype(np.int64)))
-        resize = lambda x, y: (resize_images(x, image_size), y)  # noqa: E731 - one-line pipeline steps
-        expand = lambda x, y: (expand_channels(x, channels), y)  # noqa: E731
     dataset = dataset.map(resize, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).cache()
     if shuffle:
         dataset = dataset.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)

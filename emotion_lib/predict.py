@@ -180,7 +180,6 @@ def load_classifier(path: Path, emotions: Sequence[str] = EMOTIONS, trial_hint: 
     from emotion_lib.inputs import input_geometry
     from emotion_lib.models import load_model
 
-    _quiet_autograph()
     model = load_model(path, compile=False, remedy=remedy)
     input_geometry(model)  # A UserError if the model does not take one square image.
     outputs = model.output_shape[-1] if isinstance(model.output_shape, tuple) else None
@@ -188,13 +187,6 @@ def load_classifier(path: Path, emotions: Sequence[str] = EMOTIONS, trial_hint: 
         raise UserError(f"{path}: the model predicts {outputs} classes, not the {len(emotions)} emotions of "
                         f"data.emotions ({', '.join(emotions)}); pass a model trained with the current data.emotions")
     return model
-
-
-def _quiet_autograph() -> None:
-    """Drop AutoGraph's notice about the input pipeline's one-line lambdas: noise to someone predicting photos."""
-    import tensorflow as tf
-
-    tf.get_logger().addFilter(lambda record: "AutoGraph could not transform" not in record.getMessage())
 
 
 # --------------------------------------------------------------------------- prediction

@@ -254,6 +254,33 @@ def _read_folder(raw_dir: Path, emotions: tuple[str, ...], exts: frozenset[str])
 # --------------------------------------------------------------------------- decoding
 
 
+_SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N")
+
+
+def to_8bit(img: Image.Image) -> Image.Image:
+    """An 8-bit ``L`` or ``RGB`` image, converting modes Pillow would otherwise clip or misread."""
+    if img.mode in _SIXTEEN_BIT_MODES or img.mode == "I":
+        values = np.asarray(img).astype(np.float64)
+        # Pillow's own I;16 -> L conversion clips at 255, which turns most 16-bit photos white; scale instead.
+        # Mode I (32-bit) mostly holds 16-bit PNG/TIFF samples; anything larger is scaled by its own maximum.
+        top = 65535.0 if values.max(initial=0) <= 65535 else values.max()
+        return Image.fromarray(np.rint(np.clip(values, 0, None) * (255.0 / top)).astype(np.uint8), mode="L")
+    if img.mode == "F":
+        values = np.nan_to_num(np.asarray(img, dtype=np.float64))
+        # Float images are either 0..1 (scientific TIFFs) or already 0..255.
+        scale = 255.0 if values.max(initial=0) <= 1.0 else 1.0
+        return Image.fromarray(np.rint(np.clip(values * scale, 0, 255)).astype(np.uint8), mode="L")
+    if img.mode in ("L", "RGB"):
+        return img
+    if img.mode in ("1", "LA", "La"):
+        return img.convert("L")
+    if img.mode == "P":
+        # A palette may hold colours or only grays; through RGB both come out right.
+        return img.convert("RGB")
+    # CMYK, YCbCr, LAB, HSV, RGBA, RGBa, ...: to RGB; grayscale happens later in normalise_image, as in prepare.
+    return img.convert("RGB")
+
+
 def normalise_image(img: Image.Image, image_size: int) -> tuple[np.ndarray, bool, bool]:
     """Convert to ``image_size`` square 8-bit grayscale, as every stored image is; return (pixels, resized, colour).
 
@@ -261,7 +288,8 @@ def normalise_image(img: Image.Image, image_size: int) -> tuple[np.ndarray, bool
     prediction for every face crop, so both reach the model through the same pixels.
     """
     colour = img.mode != "L"
-    if colour:
+    img = to_8bit(img)
+    if img.mode != "L":
         img = img.convert("L")
     resized = img.size != (image_size, image_size)
     if resized:

@@ -16,16 +16,19 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 COPY = ["dvc.yaml", "params.yaml", "emotion_lib", "stages", ".dvc/config", ".dvcignore", ".gitignore",
         "dvc_plots_template"]
 
-# The tiny configuration: a few hundred 48x48 images, 16 px scratch inputs (same padding), the smallest VGG16
-# input, one or two epochs. It exercises every stage and every code path in about two minutes on 2 cores.
+# The tiny configuration: a few hundred 48x48 images, 32 px scratch inputs (same padding), the smallest VGG16
+# input, one epoch (ten for the baseline). It exercises every stage and every code path in about two minutes on 2 cores.
 TINY_PARAMS = {
-    "synthetic.scale": 0.02,
-    "model.image_size": 16,
+    "synthetic.scale": 0.1,
+    "model.image_size": 32,
     "model.padding": "same",
     "pretrained.image_size": 32,
     "train.batch_size": 16,
     **{f"trials.{name}.epochs": 1 for name in
        ("baseline", "early_stopping", "augmentation", "dropout", "l2", "vgg16_features", "vgg16_finetune")},
+    # Enough for the baseline to learn (about 245 training images at 32 px), so the end-to-end test can check that
+    # it beats chance; measured 0.328 test accuracy against 0.247 for always answering the majority class.
+    "trials.baseline.epochs": 10,
     "trials.l2.dense_units": 16,
     "trials.vgg16_features.dense_units": 16,
 }

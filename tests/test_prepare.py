@@ -425,3 +425,17 @@ def test_failure_keeps_previous_outputs(tmp_path: Path) -> None:
         _run(tmp_path)
     assert (tmp_path / "out" / "prepared" / "manifest.csv").read_bytes() == before
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["metrics", "plots", "prepared"]
+
+
+def test_sixteen_bit_images_are_scaled_not_clipped_to_white(tmp_path: Path) -> None:
+    """Pillow's own I;16 -> L conversion clips at 255 (a white image); prepare scales 0..65535 to 0..255."""
+    raw = _make_folder(tmp_path / "raw")
+    pixels = _pixels(2001)
+    Image.fromarray(pixels.astype(np.uint16) * 257).save(raw / "train" / "Happy" / "deep.png")  # a 16-bit PNG
+    assert Image.open(raw / "train" / "Happy" / "deep.png").mode.startswith("I")
+    _run(tmp_path)
+    rows = _manifest(tmp_path)
+    split = [r["split"] for r in rows if r["path"] == "train/Happy/deep.png"][0]
+    with np.load(tmp_path / "out" / "prepared" / f"{split}.npz") as arrays:
+        in_split = [r["path"] for r in rows if r["split"] == split].index("train/Happy/deep.png")
+        np.testing.assert_array_equal(arrays["images"][in_split], pixels)

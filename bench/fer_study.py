@@ -20,10 +20,8 @@ import argparse
 import json
 import math
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import yaml
@@ -31,31 +29,11 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.machine import cpu_description  # noqa: E402
+from bench.repro_time import timed_repro  # noqa: E402
 from emotion_lib.summary import SEED_REPORTED_ACCURACY  # noqa: E402
-from tests.pipeline_utils import env, make_tiny_repo, set_params  # noqa: E402
+from tests.pipeline_utils import make_tiny_repo, set_params  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-
-
-def stage_seconds(repo: Path, target: str) -> tuple[dict[str, float], float]:
-    """Run `dvc repro target` in ``repo``, echoing its progress lines; return seconds per stage and in total."""
-    starts: dict[str, float] = {}
-    order: list[str] = []
-    begin = time.perf_counter()
-    process = subprocess.Popen([sys.executable, "-m", "dvc", "repro", target], cwd=repo, env=env(),
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    assert process.stdout is not None
-    for line in process.stdout:
-        if line.startswith("Running stage '"):
-            order.append(line.split("'")[1])
-            starts[order[-1]] = time.perf_counter()
-        if line.startswith(("Running stage", "train@", "evaluate@", "prepare:", "error")):
-            print(f"  [{(time.perf_counter() - begin) / 60:5.1f} min] {line.rstrip()}", flush=True)
-    if process.wait() != 0:
-        sys.exit(f"dvc repro failed in {repo}")
-    total = time.perf_counter() - begin
-    ends = [starts[name] for name in order[1:]] + [begin + total]
-    return {name: end - starts[name] for name, end in zip(order, ends, strict=True)}, total
 
 
 def first_losses(repo: Path, trial: str, epochs: int = 3) -> list[float]:
@@ -82,7 +60,7 @@ def main() -> None:
     set_params(repo / "params.yaml", overrides)
     print(f"CPU: {cpu_description()}")
     print(f"params: defaults + {overrides}")
-    seconds, total = stage_seconds(repo, "summary")
+    seconds, total = timed_repro(repo, "summary", echo=True)
 
     prepared = json.loads((repo / "metrics" / "prepare.json").read_text())["counts"]["after_undersampling"]
     print(f"\ndata: train {prepared['train']['total']}, val {prepared['val']['total']}, "

@@ -33,6 +33,31 @@ from tests.pipeline_utils import env, make_tiny_repo, set_params  # noqa: E402
 BUDGET_IMAGE_EQUIVALENTS = 63_000
 
 
+def timed_repro(repo: Path, target: str | None = None, echo: bool = False) -> tuple[dict[str, float], float]:
+    """Run `dvc repro [target]` in ``repo``; return wall seconds per stage (in run order) and in total.
+
+    With ``echo``, the stages' progress and summary lines are printed as they come, with the minutes elapsed.
+    """
+    starts: dict[str, float] = {}
+    begin = time.perf_counter()
+    command = [sys.executable, "-m", "dvc", "repro", *([target] if target else [])]
+    process = subprocess.Popen(command, cwd=repo, env=env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True)
+    assert process.stdout is not None
+    for line in process.stdout:
+        if line.startswith("Running stage '"):
+            starts[line.split("'")[1]] = time.perf_counter()
+        if echo and line.startswith(("Running stage", "train@", "evaluate@", "prepare:", "error")):
+            print(f"  [{(time.perf_counter() - begin) / 60:5.1f} min] {line.rstrip()}", flush=True)
+    code = process.wait()
+    total = time.perf_counter() - begin
+    if code != 0:
+        sys.exit(f"dvc repro failed with exit status {code} in {repo}")
+    names = list(starts)
+    ends = [starts[name] for name in names[1:]] + [begin + total]
+    return {name: end - starts[name] for name, end in zip(names, ends, strict=True)}, total
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tiny", action="store_true", help="use the end-to-end tests' shrunk params")
@@ -52,26 +77,10 @@ def main() -> None:
     if overrides:
         set_params(repo / "params.yaml", overrides)
 
-    starts: dict[str, float] = {}
-    order: list[str] = []
-    begin = time.perf_counter()
-    process = subprocess.Popen([sys.executable, "-m", "dvc", "repro"], cwd=repo, env=env(), stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)
-    assert process.stdout is not None
-    for line in process.stdout:
-        if line.startswith("Running stage '"):
-            name = line.split("'")[1]
-            starts[name] = time.perf_counter()
-            order.append(name)
-    code = process.wait()
-    total = time.perf_counter() - begin
-    if code != 0:
-        sys.exit(f"dvc repro failed with exit status {code} in {repo}")
-
-    ends = [starts[name] for name in order[1:]] + [begin + total]
+    seconds, total = timed_repro(repo)
     print(f"{'stage':28s} {'seconds':>8s}")
-    for name, end in zip(order, ends, strict=True):
-        print(f"{name:28s} {end - starts[name]:8.1f}")
+    for name, stage_total in seconds.items():
+        print(f"{name:28s} {stage_total:8.1f}")
     print(f"{'total (dvc repro)':28s} {total:8.1f}  ({total / 60:.1f} min){' [tiny params]' if args.tiny else ''}")
     speed = baseline_images_per_second()
     cost = total * speed

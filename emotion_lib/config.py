@@ -35,6 +35,8 @@ from emotion_lib.architecture import (
 )
 from emotion_lib.errors import UserError
 
+DISTRIBUTE_MODES = ("none", "mirrored")
+EARLY_STOPPING_MONITORS = ("val_accuracy", "val_loss")
 KNOWN_EXTENSIONS = ("jpeg", "jpg", "png", "bmp", "gif", "tif", "tiff", "webp")
 TRIAL_NAMES = ("baseline", "early_stopping", "augmentation", "dropout", "l2", "vgg16_features", "vgg16_finetune")
 # Keys that shape a model; a trial that starts from another trial's model inherits them instead.
@@ -145,8 +147,16 @@ class TrainConfig:
     batch_size: int = 32
     class_weight: str = "none"
     reduce_lr: ReduceLRConfig = dataclasses.field(default_factory=ReduceLRConfig)
+    # none | mirrored: tf.distribute.MirroredStrategy over every visible device, batch_size per replica.
+    distribute: str = "none"
+    # What EarlyStopping watches (and restores the best epoch of): val_accuracy or val_loss (Keras' default).
+    early_stopping_monitor: str = "val_accuracy"
 
     def validate(self) -> None:
+        _check(self.early_stopping_monitor in EARLY_STOPPING_MONITORS, "train.early_stopping_monitor",
+               self.early_stopping_monitor, f"one of {', '.join(EARLY_STOPPING_MONITORS)}")
+        _check(self.distribute in DISTRIBUTE_MODES, "train.distribute", self.distribute,
+               f"one of {', '.join(DISTRIBUTE_MODES)}")
         _check(1 <= self.batch_size <= 4096, "train.batch_size", self.batch_size, "a positive integer")
         _check(self.class_weight in ("none", "balanced"), "train.class_weight", self.class_weight,
                "'none' or 'balanced'")
@@ -241,12 +251,15 @@ class TrialRun:
     seed: int
     epochs: int
     learning_rate: float
-    # EarlyStopping on val_loss restoring the best weights; 0 trains for all epochs.
+    # EarlyStopping on early_stopping_monitor, restoring the best weights; 0 trains for all epochs.
     early_stopping_patience: int
     batch_size: int
     class_weight: str
     reduce_lr: ReduceLRConfig
     architecture: ArchitectureSpec | None
+    # "mirrored": data-parallel over every visible device, batch_size per replica (see emotion_lib.training).
+    distribute: str = "none"
+    early_stopping_monitor: str = "val_loss"
     init_from: str | None = None
     unfreeze: tuple[str, ...] = ()
 
@@ -321,6 +334,8 @@ class Config:
                 min_delta=reduce_lr.min_delta,
             ),
             architecture=architecture,
+            distribute=self.train.distribute,
+            early_stopping_monitor=self.train.early_stopping_monitor,
             init_from=trial.init_from,
             unfreeze=tuple(trial.unfreeze),
         )

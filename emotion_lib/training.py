@@ -58,6 +58,7 @@ _SUMMARY_KEYS = frozenset(
         "epochs_run",
         "stopped_early",
         "best_epoch",
+        "best_epoch_by",
         "best_val_loss",
         "best_val_accuracy",
         "saved_epoch",
@@ -65,6 +66,8 @@ _SUMMARY_KEYS = frozenset(
         "trainable_params",
         "total_params",
         "frozen_prefix_cache",
+        "replicas",
+        "global_batch_size",
         "train",
         "eval",
         "step",
@@ -203,6 +206,21 @@ class _CachedValidation(keras.callbacks.Callback):
         if logs is not None:
             logs["val_loss"] = val_loss
             logs["val_accuracy"] = float(np.mean(np.argmax(probabilities, axis=-1) == self._labels))
+
+
+def distribution_strategy(mode: str) -> tf.distribute.Strategy:
+    """The strategy ``train.distribute`` names: ``none`` (the default, one device) or ``mirrored``.
+
+    ``mirrored`` is :class:`tf.distribute.MirroredStrategy` over every visible device (all GPUs, or the CPU
+    devices a test configures): each replica gets ``train.batch_size`` images per step, gradients are
+    all-reduced, and the metrics come out in the same format.  Build and train the model inside
+    ``strategy.scope()`` (:func:`emotion_lib.trials.run_trial` does).
+    """
+    if mode == "none":
+        return tf.distribute.get_strategy()
+    if mode == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    raise UserError(f"train.distribute must be 'none' or 'mirrored', got {mode!r}")
 
 
 def _predict(model: keras.Model, dataset: tf.data.Dataset, label: str) -> np.ndarray:
@@ -363,7 +381,8 @@ def _callbacks(run: TrialRun, plan: _FitPlan) -> tuple[list[keras.callbacks.Call
     early_stopping = None
     if run.early_stopping:
         early_stopping = keras.callbacks.EarlyStopping(
-            monitor="val_loss", patience=run.early_stopping_patience, restore_best_weights=True, verbose=0
+            monitor=run.early_stopping_monitor, patience=run.early_stopping_patience, restore_best_weights=True,
+            verbose=0,
         )
         callbacks.append(early_stopping)
     if run.reduce_lr.enabled:
@@ -396,7 +415,7 @@ def train_trial(
     The model is (re)compiled here with Adam(``run.learning_rate``) and sparse
     categorical cross-entropy, so a loaded model whose blocks were just
     unfrozen for fine-tuning trains with the new trainable set.  Callbacks:
-    EarlyStopping on val_loss restoring the best weights (``run.early_stopping_patience`` > 0),
+    EarlyStopping on ``run.early_stopping_monitor`` restoring the best weights (``run.early_stopping_patience`` > 0),
     ReduceLROnPlateau on val_loss (``run.reduce_lr.enabled``), DVCLive, and a
     progress line per epoch.  ``cache_prefix`` runs a frozen prefix once (same
     figures to float round-off; see :func:`split_frozen_prefix`).
@@ -409,6 +428,9 @@ def train_trial(
         raise ValueError(f"model_path must end in '.keras', got {str(model_path)!r}")
     _check_extra_metrics(extra_metrics)
     set_global_determinism(run.seed)
+    # Under a distribution strategy (see distribution_strategy), batch_size is per replica: scale to the global batch.
+    replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    run = dataclasses.replace(run, batch_size=run.batch_size * replicas)
     data = _load_data(model, data_dir)
     weights = compute_class_weights(data.train_labels, int(model.output_shape[-1]), run.class_weight)
     plan = _plan_fit(model, data, run, cache_prefix)
@@ -507,13 +529,16 @@ def _final_summary(
 ) -> dict[str, Any]:
     """The run-level metrics added to DVCLive's metrics.json (everything deterministic; no timings)."""
     val_loss = [float(value) for value in history["val_loss"]]
-    best = int(np.argmin(val_loss))
+    # The best epoch by the early-stopping monitor (the first one, as Keras' EarlyStopping counts it).
+    by_accuracy = run.early_stopping_monitor == "val_accuracy"
+    best = int(np.argmax(history["val_accuracy"]) if by_accuracy else np.argmin(val_loss))
     epochs_run = len(val_loss)
     summary: dict[str, Any] = {
         "trial": run.name,
         "epochs_run": epochs_run,
         "stopped_early": epochs_run < run.epochs,
         "best_epoch": best + 1,
+        "best_epoch_by": run.early_stopping_monitor,
         "best_val_loss": val_loss[best],
         "best_val_accuracy": float(history["val_accuracy"][best]),
         # Which epoch's weights the saved model holds (1-based); train/eval/step above are that epoch's.
@@ -521,6 +546,8 @@ def _final_summary(
         "trainable_params": count_params(model.trainable_weights),
         "total_params": count_params(model.weights),
         "frozen_prefix_cache": plan.cache_scope or "none",
+        "replicas": tf.distribute.get_strategy().num_replicas_in_sync,
+        "global_batch_size": run.batch_size,
     }
     summary.update(extra_metrics or {})
     return summary
@@ -529,6 +556,7 @@ def _final_summary(
 __all__ = [
     "compute_class_weights",
     "count_params",
+    "distribution_strategy",
     "make_feature_dataset",
     "set_global_determinism",
     "split_frozen_prefix",

@@ -23,9 +23,19 @@ def run_trial(run: TrialRun, *, data_dir: Path, model_path: Path, live_dir: Path
     (see :mod:`emotion_lib.pretrained`); it is required for a VGG16 trial.
     """
     # TensorFlow is imported here, not at module level, so `--help` and config errors stay instant.
-    from emotion_lib import models, pretrained, training
+    from emotion_lib import training
 
     training.set_global_determinism(run.seed)
+    # The model's variables must be created inside the strategy's scope (a no-op scope without distribution).
+    with training.distribution_strategy(run.distribute).scope():
+        return _build_and_train(run, data_dir=data_dir, model_path=model_path, live_dir=live_dir,
+                                models_dir=models_dir, weights_dir=weights_dir)
+
+
+def _build_and_train(run: TrialRun, *, data_dir: Path, model_path: Path, live_dir: Path, models_dir: Path,
+                     weights_dir: Path | None) -> dict:
+    from emotion_lib import models, pretrained, training
+
     extra: dict = {"backbone": run.backbone}
     if run.backbone == "vgg16" and weights_dir is None:
         raise ValueError("weights_dir is required for a vgg16 trial")

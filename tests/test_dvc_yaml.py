@@ -115,7 +115,11 @@ class _Recorder:
 # The library entry point each stage calls, replaced by a stub that swallows its arguments.
 STAGE_CALLS = {
     "synthesize": ("emotion_lib.synthetic", "synthesize_dataset", {"n_images": 0}),
-    "prepare": ("emotion_lib.prepare", "prepare_dataset", {}),
+    "prepare": ("emotion_lib.prepare", "prepare_dataset", {
+        "images": {"found": 0}, "dropped": {"total": 0, "duplicate_of_test": 0, "duplicate_in_train": 0,
+                                            "undersampled": 0},
+        "counts": {"after_undersampling": {split: {"total": 0} for split in ("train", "val", "test")}},
+    }),
     "weights": ("emotion_lib.pretrained", "resolve_vgg16_weights", {"source": "random"}),
     "train": ("emotion_lib.trials", "run_trial", {}),
     "summary": ("emotion_lib.summary", "summarize", {}),

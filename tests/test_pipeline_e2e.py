@@ -172,3 +172,62 @@ def test_sigkill_mid_epoch_leaves_no_output_and_the_next_repro_recovers(repo):
     assert "train@baseline" in ran_stages(result.stdout)
     assert (repo / "models/baseline.keras").is_file()
     assert changed_stages(repo) == set()
+
+
+def experiments(repo: Path) -> dict[str, dict]:
+    """`dvc exp show --json` as {experiment name: {"params": params.yaml data, "metrics": {path: data}}}."""
+    table = read_json_text(dvc("exp", "show", "--json", cwd=repo).stdout)
+    found = {}
+    for baseline in table if isinstance(table, list) else []:
+        for experiment in baseline.get("experiments") or []:
+            for rev in experiment["revs"]:
+                data = rev.get("data") or {}
+                found[rev.get("name")] = {
+                    "params": data.get("params", {}).get("params.yaml", {}).get("data", {}),
+                    "metrics": {path: value.get("data", {}) for path, value in data.get("metrics", {}).items()},
+                }
+    return found
+
+
+def test_queued_sweep_runs_two_jobs_in_parallel_and_every_run_shows_up(repo):
+    """The README's sweep: `dvc exp run --queue -S 'key=a,b'`, then `dvc queue start --jobs 2`."""
+    rates = [0.002, 0.003]
+    dvc("exp", "run", "--queue", "-S", f"trials.baseline.learning_rate={','.join(map(str, rates))}", cwd=repo)
+    dvc("queue", "start", "--jobs", "2", cwd=repo)
+    deadline = time.monotonic() + 900
+    while time.monotonic() < deadline:
+        status = dvc("queue", "status", cwd=repo).stdout
+        if not re.search(r"\b(Queued|Running)\b", status):
+            break
+        time.sleep(3)
+    dvc("queue", "stop", cwd=repo, check=False)
+    assert status.count("Success") == len(rates) and "Failed" not in status, status
+    runs = experiments(repo)
+    assert sorted(exp["params"]["trials"]["baseline"]["learning_rate"] for exp in runs.values()) == rates
+    # Each run has its own metrics (no run overwrote another's workspace).
+    losses = [exp["metrics"]["metrics/baseline.json"]["loss"] for exp in runs.values()]
+    assert len(set(losses)) == len(rates), losses
+
+
+def test_experiments_travel_through_a_git_remote_and_a_dvc_remote(repo, tmp_path):
+    """Run an experiment here, `dvc exp push`; a fresh clone elsewhere `dvc exp pull`s it with its outputs."""
+    origin = tmp_path / "origin.git"
+    run(["git", "init", "-q", "--bare", str(origin)], cwd=tmp_path)
+    dvc("remote", "add", "-d", "storage", str(tmp_path / "storage"), cwd=repo)
+    commit_all(repo, "a shared DVC remote")
+    run(["git", "remote", "add", "origin", str(origin)], cwd=repo)
+    run(["git", "push", "-q", "origin", "HEAD:main"], cwd=repo)
+    dvc("exp", "run", "-n", "faster-baseline", "-S", "trials.baseline.learning_rate=0.002", cwd=repo)
+    local = experiments(repo)["faster-baseline"]["metrics"]["metrics/baseline.json"]
+    dvc("exp", "push", "origin", "faster-baseline", cwd=repo)
+
+    clone = tmp_path / "laptop"
+    run(["git", "clone", "-q", "-b", "main", str(origin), str(clone)], cwd=tmp_path)
+    dvc("exp", "pull", "origin", "faster-baseline", cwd=clone)
+    pulled = experiments(clone)
+    assert pulled["faster-baseline"]["metrics"]["metrics/baseline.json"] == local
+    assert pulled["faster-baseline"]["params"]["trials"]["baseline"]["learning_rate"] == 0.002
+    # The experiment's outputs came through the DVC remote: applying it restores its model without retraining.
+    dvc("exp", "apply", "faster-baseline", cwd=clone)
+    assert (clone / "models" / "baseline.keras").is_file()
+    assert read_json(clone / "metrics" / "baseline.json") == local

@@ -178,14 +178,17 @@ def fast_model() -> keras.Model:
     return build_model(backbone="scratch", num_classes=len(EMOTIONS), image_size=16, channels=1, padding="same")
 
 
-def test_early_stopping_fires_and_the_saved_model_is_the_restored_epoch(tmp_path):
+@pytest.mark.parametrize("monitor", ["val_loss", "val_accuracy"])
+def test_early_stopping_fires_and_the_saved_model_is_the_restored_epoch(tmp_path, monitor):
     data_dir = write_misleading_data(tmp_path / "data")
-    run = tiny_run("stopper", epochs=8, early_stopping_patience=2, learning_rate=3e-3, reduce_lr=False)
+    run = tiny_run("stopper", epochs=8, early_stopping_patience=2, learning_rate=3e-3, reduce_lr=False,
+                   early_stopping_monitor=monitor)
     metrics = train_trial(fast_model(), run, data_dir=data_dir, model_path=tmp_path / "m.keras",
                           live_dir=tmp_path / "live")
     curves = read_curves(tmp_path / "live")
-    assert metrics["stopped_early"] and metrics["epochs_run"] < 8
-    best = int(np.argmin(curves["eval/loss"]))
+    assert metrics["stopped_early"] and metrics["epochs_run"] < 8 and metrics["best_epoch_by"] == monitor
+    # The first epoch with the best value of the monitored curve, as Keras' EarlyStopping counts it.
+    best = int(np.argmin(curves["eval/loss"]) if monitor == "val_loss" else np.argmax(curves["eval/accuracy"]))
     assert metrics["saved_epoch"] == metrics["best_epoch"] == best + 1 < metrics["epochs_run"]
     assert metrics["eval"]["loss"] == pytest.approx(curves["eval/loss"][best])
     assert metrics["last_epoch"]["eval"]["loss"] > metrics["eval"]["loss"]
@@ -405,3 +408,37 @@ def test_imagenet_weights_are_taken_from_the_keras_cache(tmp_path):
     assert info["source"] == "imagenet" and str(cache) in info["reason"]
     for a, b in zip(stand_in.get_weights(), read_weights(out), strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+_DISTRIBUTED_SCRIPT = """
+import sys
+from pathlib import Path
+import tensorflow as tf
+# Two logical CPU devices stand in for two GPUs; this must happen before TensorFlow touches any device.
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+sys.path.insert(0, sys.argv[1])
+from emotion_lib.config import ArchitectureSpec
+from emotion_lib.trials import run_trial
+from tests.test_training import tiny_run
+out = Path(sys.argv[3])
+architecture = ArchitectureSpec(backbone="scratch", image_size=16, channels=1, padding="same")
+run = tiny_run("distributed", distribute=sys.argv[4], architecture=architecture, epochs=2)
+run_trial(run, data_dir=Path(sys.argv[2]), model_path=out / "model.keras", live_dir=out / "live")
+"""
+
+
+def test_mirrored_strategy_trains_over_two_devices_with_the_same_outputs(data_dir, tmp_path):
+    """train.distribute: mirrored runs data-parallel over 2 logical CPU devices (the code path a multi-GPU box runs)."""
+    results = {}
+    for mode in ("none", "mirrored"):
+        out = tmp_path / mode
+        subprocess.run([sys.executable, "-c", _DISTRIBUTED_SCRIPT, str(REPO_ROOT), str(data_dir), str(out), mode],
+                       check=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}, capture_output=True, cwd=tmp_path)
+        results[mode] = (json.loads((out / "live" / "metrics.json").read_text()), read_curves(out / "live"))
+        assert load_model(out / "model.keras").count_params() == results[mode][0]["total_params"]
+    (single, single_curves), (mirrored, mirrored_curves) = results["none"], results["mirrored"]
+    assert (single["replicas"], single["global_batch_size"]) == (1, 8)
+    assert (mirrored["replicas"], mirrored["global_batch_size"]) == (2, 16)  # batch_size 8 per replica
+    assert set(mirrored) == set(single) and mirrored_curves.keys() == single_curves.keys()
+    assert len(mirrored_curves["eval/loss"]) == mirrored["epochs_run"]

@@ -10,7 +10,14 @@ from __future__ import annotations
 # Every convolution but the last is followed by a 2x2 max-pool.
 SCRATCH_FILTERS: tuple[int, ...] = (32, 64, 128, 256, 256)
 PADDINGS: tuple[str, ...] = ("valid", "same")
-BACKBONES: tuple[str, ...] = ("scratch", "vgg16")
+# scratch: the seed's five-convolution CNN; vgg16: the seed's transfer learning; vgg_bn: the VGG-style
+# BatchNorm network of the vgg_bn trial (README, "Beyond the seed"), widths and depth set by its params.
+BACKBONES: tuple[str, ...] = ("scratch", "vgg16", "vgg_bn")
+
+# Augmentation of seed 000 section 4.5: flip half the images, rotate by up to 10 % of a full circle,
+# zoom in or out by up to 20 %. Trials may set their own (the vgg_bn trial uses smaller, face-sized ones).
+ROTATION_FACTOR = 0.1
+ZOOM_FACTOR = 0.2
 
 # Kernel initialisers of the from-scratch CNN: Keras' default (the seed's) and He's, made for ReLU stacks.
 INITIALIZERS: tuple[str, ...] = ("glorot_uniform", "he_normal")

@@ -26,21 +26,38 @@ import yaml
 
 from emotion_lib import EMOTIONS
 from emotion_lib.architecture import (
+    BACKBONES,
     INITIALIZERS,
     INPUT_SCALINGS,
     PADDINGS,
+    ROTATION_FACTOR,
     VGG16_BLOCKS,
     VGG16_MIN_INPUT_SIZE,
+    ZOOM_FACTOR,
     min_input_size,
 )
 from emotion_lib.errors import UserError
 
 DISTRIBUTE_MODES = ("none", "mirrored")
+# train.precision; emotion_lib.precision resolves auto on the machine that trains.
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16", "auto")
+OPTIMIZERS = ("adam", "adamw", "sgd_nesterov")
+SCHEDULES = ("constant", "cosine")
+# Which training split a trial fits on: the balanced, undersampled one of the seed, or every deduplicated image.
+TRAIN_SPLITS = ("undersampled", "full")
+CLASS_WEIGHT_MODES = ("none", "balanced")
 EARLY_STOPPING_MONITORS = ("val_accuracy", "val_loss")
 KNOWN_EXTENSIONS = ("jpeg", "jpg", "png", "bmp", "gif", "tif", "tiff", "webp")
-TRIAL_NAMES = ("baseline", "early_stopping", "augmentation", "dropout", "l2", "vgg16_features", "vgg16_finetune")
+TRIAL_NAMES = ("baseline", "early_stopping", "augmentation", "dropout", "l2", "vgg16_features", "vgg16_finetune",
+               "vgg_bn")
 # Keys that shape a model; a trial that starts from another trial's model inherits them instead.
-ARCHITECTURE_KEYS = ("augmentation", "flatten_dropout", "block_dropout", "dense_units", "l2")
+ARCHITECTURE_KEYS = ("augmentation", "flatten_dropout", "block_dropout", "dense_units", "l2", "image_size", "widths",
+                     "convs_per_block", "dropout", "shift", "rotation", "zoom", "erasing")
+# Keys only the vgg_bn backbone reads (and must set); on another backbone they would be silently ignored, so they
+# are refused. Its batch_size and class_weight replace train.*'s, so the seed trials' settings never rerun it.
+VGG_BN_KEYS = ("image_size", "widths", "convs_per_block", "dropout", "batch_size", "class_weight")
+# The train.* keys a vgg_bn trial sets itself instead.
+VGG_BN_OWN_TRAIN_KEYS = ("batch_size", "class_weight")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -151,16 +168,33 @@ class TrainConfig:
     distribute: str = "none"
     # What EarlyStopping watches (and restores the best epoch of): val_accuracy or val_loss (Keras' default).
     early_stopping_monitor: str = "val_accuracy"
+    # Keras dtype policy of every trial. auto: mixed_bfloat16 where the CPU runs bfloat16 natively (AMX /
+    # AVX512-BF16), mixed_float16 on a GPU, float32 otherwise (emotion_lib.precision).
+    precision: str = "auto"
 
     def validate(self) -> None:
+        _check(self.precision in PRECISIONS, "train.precision", self.precision, f"one of {', '.join(PRECISIONS)}")
         _check(self.early_stopping_monitor in EARLY_STOPPING_MONITORS, "train.early_stopping_monitor",
                self.early_stopping_monitor, f"one of {', '.join(EARLY_STOPPING_MONITORS)}")
         _check(self.distribute in DISTRIBUTE_MODES, "train.distribute", self.distribute,
                f"one of {', '.join(DISTRIBUTE_MODES)}")
         _check(1 <= self.batch_size <= 4096, "train.batch_size", self.batch_size, "a positive integer")
-        _check(self.class_weight in ("none", "balanced"), "train.class_weight", self.class_weight,
+        _check(self.class_weight in CLASS_WEIGHT_MODES, "train.class_weight", self.class_weight,
                "'none' or 'balanced'")
         self.reduce_lr.validate()
+
+
+@dataclasses.dataclass(frozen=True)
+class EvaluateConfig:
+    """Per-trial evaluation options: ``test_time_flip.<trial>`` averages predictions over each image and its mirror."""
+
+    test_time_flip: Mapping[str, bool] = dataclasses.field(default_factory=dict)
+
+    def validate(self) -> None:
+        for trial, value in self.test_time_flip.items():
+            _check(trial in TRIAL_NAMES, f"evaluate.test_time_flip.{trial}", trial,
+                   f"a trial's name ({', '.join(TRIAL_NAMES)})")
+            _check(isinstance(value, bool), f"evaluate.test_time_flip.{trial}", value, "true or false")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -180,10 +214,30 @@ class TrialConfig:
     l2: float = 0.0
     init_from: str | None = None
     unfreeze: tuple[str, ...] = ()
+    # Data and optimisation (every backbone); batch_size and class_weight: vgg_bn only, in place of train.*'s.
+    train_split: str = "undersampled"
+    batch_size: int | None = None
+    class_weight: str | None = None
+    optimizer: str = "adam"
+    weight_decay: float = 0.0
+    schedule: str = "constant"
+    warmup_epochs: int = 0
+    label_smoothing: float = 0.0
+    # Augmentation strengths (when augmentation is on); the defaults are the seed's. shift: RandomTranslation's
+    # fraction of the side; erasing: the probability of RandomErasing (0 = off).
+    shift: float = 0.0
+    rotation: float = ROTATION_FACTOR
+    zoom: float = ZOOM_FACTOR
+    erasing: float = 0.0
+    # The vgg_bn backbone only: input side, conv widths per block, convs per block, head dropout.
+    image_size: int | None = None
+    widths: tuple[int, ...] = ()
+    convs_per_block: int | None = None
+    dropout: float | None = None
 
     def validate(self, all_trials: Mapping[str, Any]) -> None:
         key = f"trials.{self.name}"
-        _check(self.backbone in ("scratch", "vgg16"), f"{key}.backbone", self.backbone, "'scratch' or 'vgg16'")
+        _check(self.backbone in BACKBONES, f"{key}.backbone", self.backbone, f"one of {', '.join(BACKBONES)}")
         _check(0 <= self.block_dropout < 1, f"{key}.block_dropout", self.block_dropout, "a rate in [0, 1)")
         _check(self.dense_units >= 0, f"{key}.dense_units", self.dense_units, "a non-negative integer")
         _check(self.l2 >= 0, f"{key}.l2", self.l2, "a non-negative number")
@@ -191,6 +245,14 @@ class TrialConfig:
         _check(0 < self.learning_rate < 1, f"{key}.learning_rate", self.learning_rate, "a rate in (0, 1)")
         _check(self.early_stopping_patience >= 0, f"{key}.early_stopping_patience", self.early_stopping_patience,
                "a non-negative integer (0 turns early stopping off)")
+        self._validate_recipe(key)
+        if self.backbone == "vgg_bn":
+            self._validate_vgg_bn(key)
+        else:
+            for name in VGG_BN_KEYS:
+                value = getattr(self, name)
+                _check(value is None or value == (), f"{key}.{name}", value,
+                       "no value: it only applies to backbone vgg_bn; remove the key")
         if self.backbone == "vgg16":
             _check(self.dense_units > 0 or self.init_from is not None, f"{key}.dense_units", self.dense_units,
                    "a positive integer for VGG16's head")
@@ -208,6 +270,38 @@ class TrialConfig:
             base = all_trials[self.init_from]
             _check(base.get("backbone", "scratch") == self.backbone, f"{key}.init_from", self.init_from,
                    "a trial with the same backbone")
+
+    def _validate_recipe(self, key: str) -> None:
+        _check(self.train_split in TRAIN_SPLITS, f"{key}.train_split", self.train_split,
+               f"one of {', '.join(TRAIN_SPLITS)}")
+        _check(self.optimizer in OPTIMIZERS, f"{key}.optimizer", self.optimizer, f"one of {', '.join(OPTIMIZERS)}")
+        _check(0 <= self.weight_decay < 1, f"{key}.weight_decay", self.weight_decay, "a number in [0, 1)")
+        _check(self.weight_decay == 0 or self.optimizer != "adam", f"{key}.weight_decay", self.weight_decay,
+               "0 with optimizer adam (use adamw for decoupled weight decay)")
+        _check(self.schedule in SCHEDULES, f"{key}.schedule", self.schedule, f"one of {', '.join(SCHEDULES)}")
+        _check(0 <= self.warmup_epochs < self.epochs, f"{key}.warmup_epochs", self.warmup_epochs,
+               f"an integer in [0, epochs) (epochs is {self.epochs})")
+        _check(0 <= self.label_smoothing < 1, f"{key}.label_smoothing", self.label_smoothing, "a number in [0, 1)")
+        for name in ("shift", "rotation", "zoom"):
+            _check(0 <= getattr(self, name) < 1, f"{key}.{name}", getattr(self, name), "a fraction in [0, 1)")
+        _check(0 <= self.erasing <= 1, f"{key}.erasing", self.erasing, "a probability in [0, 1]")
+
+    def _validate_vgg_bn(self, key: str) -> None:
+        _check(self.init_from is None, f"{key}.init_from", self.init_from, "null for backbone vgg_bn")
+        _check(len(self.widths) > 0 and all(w > 0 for w in self.widths), f"{key}.widths", list(self.widths),
+               "a list of positive conv widths, one per block, e.g. [24, 48, 96, 192]")
+        _check(self.convs_per_block is not None and self.convs_per_block >= 1, f"{key}.convs_per_block",
+               self.convs_per_block, "a positive integer")
+        _check(self.dropout is not None and 0 <= self.dropout < 1, f"{key}.dropout", self.dropout, "a rate in [0, 1)")
+        _check(self.batch_size is not None and 1 <= self.batch_size <= 4096, f"{key}.batch_size", self.batch_size,
+               "a positive integer")
+        _check(self.class_weight in CLASS_WEIGHT_MODES, f"{key}.class_weight", self.class_weight,
+               f"one of {', '.join(CLASS_WEIGHT_MODES)}")
+        smallest = 2 ** len(self.widths)
+        _check(self.image_size is not None and smallest <= self.image_size <= 512, f"{key}.image_size",
+               self.image_size, f"an integer in [{smallest}, 512] (each of the {len(self.widths)} blocks halves it)")
+        _check(self.l2 == 0 and self.block_dropout == 0 and not self.flatten_dropout, key, "scratch-only options",
+               "no l2, block_dropout or flatten_dropout on a vgg_bn trial (use weight_decay and dropout)")
 
     @property
     def caches_features(self) -> bool:
@@ -236,6 +330,12 @@ class ArchitectureSpec:
     head_dropout_rate: float = 0.0
     initializer: str = "glorot_uniform"
     input_scaling: str = "unit"
+    shift: float = 0.0
+    rotation: float = ROTATION_FACTOR
+    zoom: float = ZOOM_FACTOR
+    erasing: float = 0.0
+    widths: tuple[int, ...] = ()
+    convs_per_block: int = 2
 
 
 @dataclasses.dataclass(frozen=True)
@@ -262,6 +362,14 @@ class TrialRun:
     early_stopping_monitor: str = "val_loss"
     init_from: str | None = None
     unfreeze: tuple[str, ...] = ()
+    train_split: str = "undersampled"
+    optimizer: str = "adam"
+    weight_decay: float = 0.0
+    schedule: str = "constant"
+    warmup_epochs: int = 0
+    label_smoothing: float = 0.0
+    # train.precision as written (auto is resolved on the machine that trains: emotion_lib.precision).
+    precision: str = "float32"
 
     @property
     def early_stopping(self) -> bool:
@@ -278,6 +386,7 @@ class Config:
     model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
     pretrained: PretrainedConfig = dataclasses.field(default_factory=PretrainedConfig)
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+    evaluate: EvaluateConfig = dataclasses.field(default_factory=lambda: EvaluateConfig())
     trials: Mapping[str, TrialConfig] = dataclasses.field(default_factory=dict)
 
     def trial(self, name: str) -> TrialConfig:
@@ -294,28 +403,45 @@ class Config:
         """
         trial = self.trial(name)
         architecture = None
-        if trial.init_from is None and trial.backbone == "scratch":
+        augmentation = {"augmentation": trial.augmentation, "shift": trial.shift, "rotation": trial.rotation,
+                        "zoom": trial.zoom, "erasing": trial.erasing}
+        if trial.backbone == "vgg_bn":
+            # Its own input and scaling, so that the seed's model.* keys never rerun it.
+            architecture = ArchitectureSpec(
+                backbone="vgg_bn",
+                image_size=trial.image_size,
+                channels=1,
+                padding="same",
+                dense_units=trial.dense_units,
+                head_dropout_rate=trial.dropout,
+                initializer="he_normal",
+                input_scaling="centered",
+                widths=tuple(trial.widths),
+                convs_per_block=trial.convs_per_block,
+                **augmentation,
+            )
+        elif trial.init_from is None and trial.backbone == "scratch":
             architecture = ArchitectureSpec(
                 backbone="scratch",
                 image_size=self.model.image_size,
                 channels=self.model.channels,
                 padding=self.model.padding,
-                augmentation=trial.augmentation,
                 flatten_dropout_rate=self.model.dropout if trial.flatten_dropout else 0.0,
                 block_dropout_rate=trial.block_dropout,
                 dense_units=trial.dense_units,
                 l2=trial.l2,
                 initializer=self.model.initializer,
                 input_scaling=self.model.input_scaling,
+                **augmentation,
             )
         elif trial.init_from is None:
             architecture = ArchitectureSpec(
                 backbone="vgg16",
                 image_size=self.pretrained.image_size,
                 channels=3,
-                augmentation=trial.augmentation,
                 dense_units=trial.dense_units,
                 head_dropout_rate=self.model.dropout,
+                **augmentation,
             )
         reduce_lr = self.train.reduce_lr
         return TrialRun(
@@ -325,8 +451,8 @@ class Config:
             epochs=trial.epochs,
             learning_rate=trial.learning_rate,
             early_stopping_patience=trial.early_stopping_patience,
-            batch_size=self.train.batch_size,
-            class_weight=self.train.class_weight,
+            batch_size=trial.batch_size if trial.backbone == "vgg_bn" else self.train.batch_size,
+            class_weight=trial.class_weight if trial.backbone == "vgg_bn" else self.train.class_weight,
             reduce_lr=ReduceLRConfig(
                 enabled=reduce_lr.enabled,
                 factor=reduce_lr.factor,
@@ -338,7 +464,18 @@ class Config:
             early_stopping_monitor=self.train.early_stopping_monitor,
             init_from=trial.init_from,
             unfreeze=tuple(trial.unfreeze),
+            train_split=trial.train_split,
+            optimizer=trial.optimizer,
+            weight_decay=trial.weight_decay,
+            schedule=trial.schedule,
+            warmup_epochs=trial.warmup_epochs,
+            label_smoothing=trial.label_smoothing,
+            precision=self.train.precision,
         )
+
+    def test_time_flip(self, trial: str) -> bool:
+        """Whether ``evaluate@<trial>`` averages each test image's prediction with its mirror image's."""
+        return bool(self.evaluate.test_time_flip.get(self.trial(trial).name, False))
 
 
 
@@ -377,6 +514,9 @@ def config_from_dict(raw: Mapping[str, Any]) -> Config:
                             f"'{body['init_from']}'; remove the key or drop init_from")
         trial = _build(TrialConfig, {**body, "name": name}, prefix=f"trials.{name}")
         trial.validate(trials_raw)
+        if trial.schedule != "constant" and config.train.reduce_lr.enabled:
+            raise UserError(f"trials.{name}.schedule: {trial.schedule} sets the learning rate itself; set it to "
+                            "constant or train.reduce_lr.enabled to false")
         trials[name] = trial
     return dataclasses.replace(config, trials=types.MappingProxyType(trials))
 
@@ -391,8 +531,10 @@ def stage_param_keys(config: Config, stage: str, trial: str | None = None) -> li
         keys = ["seed", "pretrained.weights", "pretrained.strict"]
     elif stage == "train":
         spec = config.trial(trial or "")
-        keys = ["seed", f"trials.{spec.name}", *(f"train.{field.name}" for field in dataclasses.fields(TrainConfig))]
-        if spec.init_from is None:
+        own = VGG_BN_OWN_TRAIN_KEYS if spec.backbone == "vgg_bn" else ()
+        keys = ["seed", f"trials.{spec.name}",
+                *(f"train.{field.name}" for field in dataclasses.fields(TrainConfig) if field.name not in own)]
+        if spec.init_from is None and spec.backbone != "vgg_bn":
             if spec.backbone == "scratch":
                 keys += ["model.image_size", "model.channels", "model.padding", "model.initializer",
                          "model.input_scaling"]
@@ -400,8 +542,10 @@ def stage_param_keys(config: Config, stage: str, trial: str | None = None) -> li
                 keys += ["pretrained.image_size"]
         if spec.uses_model_dropout:
             keys.append("model.dropout")
-    elif stage in ("evaluate", "summary"):
-        keys = ["trials"] if stage == "summary" else []
+    elif stage == "evaluate":
+        keys = [f"evaluate.test_time_flip.{config.trial(trial or '').name}"]
+    elif stage == "summary":
+        keys = ["trials"]
     else:
         raise ValueError(f"unknown stage {stage!r}")
     return sorted(set(keys))

@@ -236,12 +236,23 @@ def _load_test_set(data_dir: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
     return images, labels, emotions
 
 
-def predict_probabilities(model: Any, images: np.ndarray, *, batch_size: int = 64) -> np.ndarray:
+def predict_probabilities(model: Any, images: np.ndarray, *, batch_size: int = 64,
+                          test_time_flip: bool = False) -> np.ndarray:
     """Run ``model`` on uint8 grayscale images (N, H, W) and return class probabilities as float64.
 
     The images reach the model through :func:`emotion_lib.inputs.make_dataset`, the input path of training,
-    batch by batch, so a 180x180x3 input never holds the whole upscaled test set in memory.
+    batch by batch, so a 180x180x3 input never holds the whole upscaled test set in memory.  With
+    ``test_time_flip`` the result is the mean of the probabilities for each image and for its mirror image
+    (faces are left-right symmetric in expression; the models train on flipped copies).
     """
+    probabilities = _predict_once(model, images, batch_size)
+    if test_time_flip:
+        mirrored = np.ascontiguousarray(images[:, :, ::-1])
+        probabilities = (probabilities + _predict_once(model, mirrored, batch_size)) / 2
+    return probabilities
+
+
+def _predict_once(model: Any, images: np.ndarray, batch_size: int) -> np.ndarray:
     from emotion_lib.inputs import input_geometry, make_dataset
     from emotion_lib.progress import PredictProgress
 
@@ -364,9 +375,12 @@ def evaluate_model(
     metrics_path: Path,
     plots_dir: Path,
     batch_size: int = 64,
+    test_time_flip: bool = False,
     extra: dict | None = None,
 ) -> dict:
     """Evaluate the saved model of ``trial`` on the prepared test set and write all evaluation outputs.
+
+    ``test_time_flip`` averages each image's prediction with its mirror image's (recorded in the metrics).
 
     Loads ``model_path`` with :func:`emotion_lib.models.load_model` (Keras safe mode), reads
     ``data_dir/test.npz`` and ``data_dir/meta.json``, predicts in batches of
@@ -390,8 +404,9 @@ def evaluate_model(
             f"emotions; re-train it on the current data with `dvc repro train@{trial}`"
         )
 
-    probabilities = predict_probabilities(model, images, batch_size=batch_size)
+    probabilities = predict_probabilities(model, images, batch_size=batch_size, test_time_flip=test_time_flip)
     loss = sparse_categorical_crossentropy(labels, probabilities)
+    extra = {**(extra or {}), "test_time_flip": bool(test_time_flip)}
     return write_evaluation_outputs(
         y_true=labels,
         probabilities=probabilities,

@@ -23,7 +23,8 @@ import tensorflow as tf
 
 from emotion_lib.errors import UserError
 
-SPLIT_NAMES: tuple[str, ...] = ("train", "val", "test")
+# train_full: every deduplicated training image outside val, for trials with train_split: full.
+SPLIT_NAMES: tuple[str, ...] = ("train", "val", "test", "train_full")
 
 
 def load_split(data_dir: Path, split: str) -> tuple[np.ndarray, np.ndarray]:

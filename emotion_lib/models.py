@@ -26,9 +26,11 @@ from emotion_lib.architecture import (
     INITIALIZERS,
     INPUT_SCALINGS,
     PADDINGS,
+    ROTATION_FACTOR,
     SCRATCH_FILTERS,
     VGG16_BLOCKS,
     VGG16_MIN_INPUT_SIZE,
+    ZOOM_FACTOR,
     min_input_size,
 )
 from emotion_lib.errors import UserError
@@ -36,10 +38,6 @@ from emotion_lib.errors import UserError
 # Channel means of ImageNet in BGR order, as used by keras.applications.vgg16.preprocess_input ("caffe" mode).
 VGG16_BGR_MEAN: tuple[float, float, float] = (103.939, 116.779, 123.68)
 
-# Augmentation of seed 000 section 4.5: flip half the images, rotate by up to 10 % of a full circle,
-# zoom in or out by up to 20 %.
-ROTATION_FACTOR = 0.1
-ZOOM_FACTOR = 0.2
 
 
 @keras.saving.register_keras_serializable(package="emotion_lib")
@@ -62,6 +60,30 @@ class VGG16Preprocess(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return input_shape
+
+
+@keras.saving.register_keras_serializable(package="emotion_lib")
+class SmoothedSparseCrossentropy(keras.losses.Loss):
+    """Cross-entropy against integer labels smoothed towards uniform (Szegedy et al. 2016).
+
+    Keras' sparse cross-entropy has no ``label_smoothing``; this one-hot encodes
+    the labels and uses the categorical loss's.  Registered here, beside the
+    model's other custom objects, so a compiled model loads in safe mode.
+    """
+
+    def __init__(self, label_smoothing: float = 0.0, num_classes: int = 7,
+                 name: str = "smoothed_sparse_crossentropy", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.label_smoothing = float(label_smoothing)
+        self.num_classes = int(num_classes)
+
+    def call(self, y_true, y_pred):
+        labels = keras.ops.cast(keras.ops.reshape(y_true, (-1,)), "int32")
+        one_hot = keras.ops.one_hot(labels, self.num_classes, dtype=y_pred.dtype)
+        return keras.losses.categorical_crossentropy(one_hot, y_pred, label_smoothing=self.label_smoothing)
+
+    def get_config(self):
+        return {**super().get_config(), "label_smoothing": self.label_smoothing, "num_classes": self.num_classes}
 
 
 class _SeedStream:
@@ -105,6 +127,12 @@ def build_model(
     head_dropout_rate: float = 0.0,
     initializer: str = "glorot_uniform",
     input_scaling: str = "unit",
+    shift: float = 0.0,
+    rotation: float = ROTATION_FACTOR,
+    zoom: float = ZOOM_FACTOR,
+    erasing: float = 0.0,
+    widths: Sequence[int] = (),
+    convs_per_block: int = 2,
     vgg16_weights_path: str | Path | None = None,
     seed: int = 0,
 ) -> keras.Model:
@@ -129,6 +157,15 @@ def build_model(
     stacks: it keeps the activations' scale through the five convolutions, where
     Glorot shrinks it about threefold per layer; see the README, "The study on
     real faces").  VGG16's head keeps Glorot.
+
+    ``backbone="vgg_bn"`` (the vgg_bn trial): Input -> [augmentation] -> Rescaling -> one block per
+    entry of ``widths``, each ``convs_per_block`` x (3x3 Conv, same padding, no bias -> BatchNorm -> ReLU) then a
+    2x2 max-pool -> Flatten -> [Dense(dense_units, no bias) -> BatchNorm -> ReLU -> Dropout(head_dropout_rate)] ->
+    Dense(num_classes, softmax).  The VGG-with-BatchNorm family of Khaireddin & Chen (2021), sized for a CPU.
+
+    Augmentation (``augmentation=True``): random horizontal flip, then, where non-zero, translation by up to
+    ``shift`` of the side, rotation by up to ``rotation`` of a full circle, zoom by up to ``zoom``, and random
+    erasing of a patch with probability ``erasing``.  The defaults are the seed's (flip, rotation 0.1, zoom 0.2).
 
     Optional layers are only added when their rate/size is non-zero, so each
     trial has exactly the layers of its table in the seed.  Inputs are raw
@@ -161,8 +198,15 @@ def build_model(
 
     seeds = _SeedStream(seed)
     inputs = keras.Input(shape=(image_size, image_size, channels), name="image")
-    x = _augmentation(inputs, seeds) if augmentation else inputs
+    x = _augmentation(inputs, seeds, shift=shift, rotation=rotation, zoom=zoom, erasing=erasing) if augmentation \
+        else inputs
 
+    if backbone == "vgg_bn":
+        if not widths or any(int(width) < 1 for width in widths) or convs_per_block < 1:
+            raise UserError(f"trials.<name>.widths must be positive conv widths and convs_per_block >= 1, got "
+                            f"{list(widths)} and {convs_per_block!r}")
+        return _vgg_bn(x, inputs, num_classes=num_classes, widths=widths, convs_per_block=convs_per_block,
+                       dense_units=dense_units, dropout=head_dropout_rate, input_scaling=input_scaling, seeds=seeds)
     if backbone == "scratch":
         if vgg16_weights_path is not None:
             raise ValueError("vgg16_weights_path only applies to backbone='vgg16'")
@@ -213,21 +257,61 @@ def build_model(
             "a VGG16 head dropout (model.dropout) needs a hidden layer: set trials.<name>.dense_units > 0 "
             "or the dropout to 0"
         )
-    outputs = keras.layers.Dense(
-        num_classes,
-        activation="softmax",
-        # He's scaling is derived for ReLU layers; the softmax classifier keeps Glorot in every trial.
-        kernel_initializer=_initializer("glorot_uniform", seeds),
-        name="classifier",
-    )(x)
-    return keras.Model(inputs, outputs, name=name)
+    return keras.Model(inputs, _classifier(x, num_classes, seeds), name=name)
 
 
-def _augmentation(x, seeds: _SeedStream):
-    """Seeded random flip, rotation and zoom; Keras applies them only when training."""
+def _augmentation(x, seeds: _SeedStream, *, shift: float, rotation: float, zoom: float, erasing: float):
+    """Seeded random flip, [translation], [rotation], [zoom], [erasing]; Keras applies them only when training.
+
+    The seed's layers (flip, rotation, zoom) keep Keras' default reflect fill, so its trials are unchanged; the
+    translation fills with the nearest edge pixels, which on a face crop looks like more face rather than a mirror.
+    """
     x = keras.layers.RandomFlip("horizontal", seed=seeds.next(), name="augment_flip")(x)
-    x = keras.layers.RandomRotation(ROTATION_FACTOR, seed=seeds.next(), name="augment_rotation")(x)
-    return keras.layers.RandomZoom(ZOOM_FACTOR, seed=seeds.next(), name="augment_zoom")(x)
+    if shift > 0:
+        x = keras.layers.RandomTranslation(shift, shift, fill_mode="nearest", seed=seeds.next(),
+                                           name="augment_shift")(x)
+    if rotation > 0:
+        x = keras.layers.RandomRotation(rotation, seed=seeds.next(), name="augment_rotation")(x)
+    if zoom > 0:
+        x = keras.layers.RandomZoom(zoom, seed=seeds.next(), name="augment_zoom")(x)
+    if erasing > 0:
+        # One patch of 2-20 % of the image, filled with noise, with probability `erasing` (Zhong et al. 2020).
+        x = keras.layers.RandomErasing(factor=erasing, scale=(0.02, 0.2), value_range=(0, 255), seed=seeds.next(),
+                                       name="augment_erasing")(x)
+    return x
+
+
+def _vgg_bn(x, inputs, *, num_classes: int, widths: Sequence[int], convs_per_block: int, dense_units: int,
+            dropout: float, input_scaling: str, seeds: _SeedStream) -> keras.Model:
+    """The vgg_bn backbone and head (see :func:`build_model`)."""
+    scale, offset = INPUT_SCALINGS[input_scaling]
+    x = keras.layers.Rescaling(scale, offset=offset, name="rescaling")(x)
+    for block, width in enumerate(widths, start=1):
+        for index in range(1, convs_per_block + 1):
+            # No bias: the BatchNorm right after has its own shift.
+            x = keras.layers.Conv2D(int(width), (3, 3), padding="same", use_bias=False,
+                                    kernel_initializer=_initializer("he_normal", seeds),
+                                    name=f"block{block}_conv{index}")(x)
+            x = keras.layers.BatchNormalization(name=f"block{block}_bn{index}")(x)
+            x = keras.layers.ReLU(name=f"block{block}_relu{index}")(x)
+        x = keras.layers.MaxPooling2D((2, 2), name=f"block{block}_pool")(x)
+    x = keras.layers.Flatten(name="flatten")(x)
+    if dense_units > 0:
+        x = keras.layers.Dense(dense_units, use_bias=False, kernel_initializer=_initializer("he_normal", seeds),
+                               name="dense_hidden")(x)
+        x = keras.layers.BatchNormalization(name="dense_bn")(x)
+        x = keras.layers.ReLU(name="dense_relu")(x)
+        if dropout > 0:
+            x = keras.layers.Dropout(dropout, seed=seeds.next(), name="head_dropout")(x)
+    outputs = _classifier(x, num_classes, seeds)
+    return keras.Model(inputs, outputs, name="vgg_bn")
+
+
+def _classifier(x, num_classes: int, seeds: _SeedStream):
+    """Dense softmax over the classes; float32 even under a mixed-precision policy, so probabilities stay exact."""
+    # He's scaling is derived for ReLU layers; the softmax classifier keeps Glorot in every trial.
+    return keras.layers.Dense(num_classes, activation="softmax", dtype="float32",
+                              kernel_initializer=_initializer("glorot_uniform", seeds), name="classifier")(x)
 
 
 def _initializer(name: str, seeds: _SeedStream) -> keras.initializers.Initializer:

@@ -6,7 +6,9 @@ do not decode, normalises every image to ``image_size`` x ``image_size``
 grayscale, removes exact duplicates without touching the test split, makes a
 stratified train/val split, optionally undersamples the training split, and
 writes the manifest, the ``.npz`` arrays, the metrics and the class
-distribution plots.
+distribution plots.  Beside the (undersampled) ``train.npz`` it keeps the full
+deduplicated training split outside val, ``train_full.npz``, for trials that
+handle class imbalance in their loss instead (``trials.<name>.train_split: full``).
 
 Everything is validated and computed in memory before the first byte is
 written, and every output is written atomically, so bad input raises
@@ -566,19 +568,21 @@ def _write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[object
         writer.writerows(rows)
 
 
-def _write_dataset(out_dir: Path, samples: list[_Sample], drops: list[_Drop], emotions: tuple[str, ...],
-                   image_size: int, meta: dict) -> None:
-    """Write manifest, arrays, dropped list and meta into ``out_dir`` as one atomic unit."""
+def _arrays(part: list[_Sample], image_size: int) -> tuple[np.ndarray, np.ndarray]:
+    images = np.stack([s.pixels for s in part]) if part else np.zeros((0, image_size, image_size), dtype=np.uint8)
+    return images.astype(np.uint8, copy=False), np.array([s.label for s in part], dtype=np.int64)
+
+
+def _write_dataset(out_dir: Path, samples: list[_Sample], full: list[_Sample], drops: list[_Drop],
+                   emotions: tuple[str, ...], image_size: int, meta: dict) -> None:
+    """Write manifest, arrays (``train_full.npz`` from ``full``), dropped list and meta into ``out_dir`` atomically."""
     ordered = sorted(samples, key=lambda s: (SPLITS.index(s.split), s.order))
     with atomic_dir(out_dir) as tmp:
         _write_csv(tmp / "manifest.csv", ("path", "label", "split", "sha1"),
                    ((s.path, emotions[s.label], s.split, s.sha1) for s in ordered))
         for split in SPLITS:
-            part = [s for s in ordered if s.split == split]
-            images = (np.stack([s.pixels for s in part]) if part
-                      else np.zeros((0, image_size, image_size), dtype=np.uint8))
-            labels = np.array([s.label for s in part], dtype=np.int64)
-            _save_npz(tmp / f"{split}.npz", images.astype(np.uint8, copy=False), labels)
+            _save_npz(tmp / f"{split}.npz", *_arrays([s for s in ordered if s.split == split], image_size))
+        _save_npz(tmp / "train_full.npz", *_arrays(sorted(full, key=lambda s: s.order), image_size))
         _write_csv(tmp / "dropped.csv", ("path", "split", "emotion", "reason", "detail"),
                    ((d.path, d.split, d.emotion, d.reason, d.detail) for d in sorted(drops, key=lambda d: d.order)))
         (tmp / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
@@ -643,7 +647,8 @@ def prepare_dataset(
     ``None`` then means "the minority class count".  ``workers`` is the number of decoding
     processes (default ``os.cpu_count()``; 1 decodes in this process).
 
-    Writes ``out_dir/{manifest.csv,train.npz,val.npz,test.npz,dropped.csv,meta.json}``,
+    Writes ``out_dir/{manifest.csv,train.npz,val.npz,test.npz,train_full.npz,dropped.csv,meta.json}``
+    (``train_full``: every deduplicated training image outside val, undersampled-away ones included),
     ``metrics_path`` and ``plots_dir/class_distribution{.csv,_before.png,_after.png}``.
     Raises :class:`UserError` (and writes nothing) on bad params or input.
     """
@@ -666,26 +671,32 @@ def prepare_dataset(
     # As in the seed: balance the training pool first, then split it, so validation is small and balanced
     # (at the defaults it would otherwise be 2.4 times the undersampled train split, and cost more than training).
     before = _counts(samples, names)
+    pool = [s for s in samples if s.split == "train"]
     target = 0
     if undersample:
         samples, under_drops, target = _undersample(samples, names, samples_per_class, seed)
         drops += under_drops
     _split_train_val(samples, names, val_fraction, seed)
     after = _counts(samples, names)
+    # The full training split: every deduplicated training image that did not go to val (the undersampled-away
+    # ones included), for trials that handle the imbalance in their loss (trials.<name>.train_split: full).
+    full = [s for s in pool if s.split == "train"]
+    full_counts = {**{e: sum(s.label == label for s in full) for label, e in enumerate(names)}, "total": len(full)}
 
     reasons = Counter(d.reason for d in drops)
     dropped = {reason: reasons[reason] for reason in DROP_REASONS}
     dropped["total"] = len(drops)
     metrics = {
         "converted": {"size": converted["size"], "colour": converted["colour"]},
-        "counts": {"before_undersampling": before, "after_undersampling": after},
+        "counts": {"before_undersampling": before, "after_undersampling": after, "train_full": full_counts},
         "dropped": dropped,
         "duplicates": duplicates,
         "images": {"found": found, "kept": len(samples)},
         "undersampling": {"per_class": target},
     }
     meta = {
-        "counts": {split: {e: after[split][e] for e in names} for split in SPLITS},
+        "counts": {**{split: {e: after[split][e] for e in names} for split in SPLITS},
+                   "train_full": {e: full_counts[e] for e in names}},
         "emotions": list(names),
         "image_size": image_size,
         "label_encoding": "labels are indices into emotions",
@@ -700,7 +711,7 @@ def prepare_dataset(
     table = _distribution_csv(train_before, train_after, names)
     figures = _distribution_figures(train_before, train_after, names)
 
-    _write_dataset(Path(out_dir), samples, drops, names, image_size, meta)
+    _write_dataset(Path(out_dir), samples, full, drops, names, image_size, meta)
     write_json(metrics_path, metrics)
     _write_plots(Path(plots_dir), table, figures)
     log.info("prepared %d images (%d dropped) into %s", len(samples), len(drops), out_dir)

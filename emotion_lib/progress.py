@@ -60,15 +60,38 @@ class Progress:
 
 
 class EpochProgress(keras.callbacks.Callback):
-    """One line per epoch: losses, accuracies, the best validation accuracy so far, elapsed and time left."""
+    """One line per epoch: losses, accuracies, the best validation accuracy so far, elapsed and time left.
 
-    def __init__(self, label: str, epochs: int, stream: TextIO | None = None):
+    Within an epoch longer than ``batch_interval`` seconds (FER-2013's full split at 48 px takes minutes), a
+    line every ``batch_interval`` seconds says how far the epoch is, with the whole run's time left.
+    """
+
+    def __init__(self, label: str, epochs: int, stream: TextIO | None = None, batch_interval: float = 60.0):
         super().__init__()
         self._progress = Progress(label, epochs, unit="epochs", min_interval=0.0, stream=stream)
         self._best_val_accuracy = None
+        self._batch_interval = batch_interval
+        self._epoch = 0
+        self._last_line = 0.0
 
     def on_train_begin(self, logs=None):
-        self._progress.start = time.perf_counter()
+        self._progress.start = self._last_line = time.perf_counter()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        steps = (self.params or {}).get("steps")
+        now = time.perf_counter()
+        if not steps or now - self._last_line < self._batch_interval:
+            return
+        self._last_line = now
+        done = self._epoch + (batch + 1) / steps
+        left = self._progress.elapsed() / done * (self._progress.total - done)
+        best = "" if self._best_val_accuracy is None else f", best val_acc {self._best_val_accuracy:.3f}"
+        print(f"{self._progress.label}: epoch {self._epoch + 1}/{self._progress.total}, batch {batch + 1}/{steps}"
+              f"{best} ({format_duration(self._progress.elapsed())} elapsed, ~{format_duration(left)} left)",
+              file=self._progress.stream, flush=True)
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
@@ -81,6 +104,7 @@ class EpochProgress(keras.callbacks.Callback):
         if val_accuracy is not None:
             parts.append(f"val_acc {val_accuracy:.3f} (best {self._best_val_accuracy:.3f})")
         self._progress.update(epoch + 1, "- " + ", ".join(parts))
+        self._last_line = time.perf_counter()
 
 
 class PredictProgress(keras.callbacks.Callback):

@@ -253,11 +253,12 @@ class _Data:
                             batch_size=batch_size, shuffle=shuffle, seed=seed)
 
 
-def _load_data(model: keras.Model, data_dir: Path) -> _Data:
+def _load_data(model: keras.Model, data_dir: Path, train_split: str = "undersampled") -> _Data:
     image_size, channels = input_geometry(model)
     num_classes = int(model.output_shape[-1])
     _check_meta(data_dir, num_classes)
-    train_images, train_labels = load_split(data_dir, "train")
+    # The full split is every deduplicated training image outside val (see emotion_lib.prepare).
+    train_images, train_labels = load_split(data_dir, "train_full" if train_split == "full" else "train")
     val_images, val_labels = load_split(data_dir, "val")
     _check_labels(train_labels, num_classes, data_dir, "train")
     _check_labels(val_labels, num_classes, data_dir, "val")
@@ -347,8 +348,42 @@ class _LogLearningRate(keras.callbacks.Callback):
             logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
 
 
-def _compile(model: keras.Model, optimizer: keras.optimizers.Optimizer) -> None:
-    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+def _compile(model: keras.Model, optimizer: keras.optimizers.Optimizer, label_smoothing: float = 0.0) -> None:
+    from emotion_lib.models import SmoothedSparseCrossentropy
+
+    loss = ("sparse_categorical_crossentropy" if label_smoothing == 0 else
+            SmoothedSparseCrossentropy(label_smoothing, num_classes=int(model.output_shape[-1])))
+    model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
+
+
+def make_optimizer(run: TrialRun, steps_per_epoch: int) -> keras.optimizers.Optimizer:
+    """The trial's optimiser (``adam``, ``adamw`` or ``sgd_nesterov``) with its learning-rate schedule.
+
+    ``schedule: cosine`` rises linearly from 0 to ``learning_rate`` over ``warmup_epochs`` and then follows a
+    cosine down to 0 at the last step (Loshchilov & Hutter 2017; Goyal et al. 2017 for the warm-up).  Weight
+    decay (decoupled, AdamW-style) skips BatchNorm's scale and shift and the biases, which it would only pull
+    towards zero without regularising anything.
+    """
+    learning_rate: float | keras.optimizers.schedules.LearningRateSchedule = run.learning_rate
+    if run.schedule == "cosine":
+        warmup = run.warmup_epochs * steps_per_epoch
+        learning_rate = keras.optimizers.schedules.CosineDecay(
+            initial_learning_rate=0.0 if warmup else run.learning_rate,
+            decay_steps=max(run.epochs * steps_per_epoch - warmup, 1),
+            warmup_target=run.learning_rate if warmup else None,
+            warmup_steps=warmup,
+        )
+    if run.optimizer == "adam":
+        return keras.optimizers.Adam(learning_rate=learning_rate)
+    if run.optimizer == "adamw":
+        optimizer = keras.optimizers.AdamW(learning_rate=learning_rate, weight_decay=run.weight_decay)
+    elif run.optimizer == "sgd_nesterov":
+        optimizer = keras.optimizers.SGD(learning_rate=learning_rate, momentum=0.9, nesterov=True,
+                                         weight_decay=run.weight_decay or None)
+    else:
+        raise UserError(f"trials.{run.name}.optimizer: got {run.optimizer!r}; expected adam, adamw or sgd_nesterov")
+    optimizer.exclude_from_weight_decay(var_names=["gamma", "beta", "bias"])
+    return optimizer
 
 
 def _check_labels(labels: np.ndarray, num_classes: int, data_dir: Path, split: str) -> None:
@@ -412,9 +447,10 @@ def train_trial(
 ) -> dict:
     """Compile and fit ``model`` on ``data_dir``'s train split (validating on val) as ``run`` says; save everything.
 
-    The model is (re)compiled here with Adam(``run.learning_rate``) and sparse
-    categorical cross-entropy, so a loaded model whose blocks were just
-    unfrozen for fine-tuning trains with the new trainable set.  Callbacks:
+    The model is (re)compiled here with the trial's optimiser and schedule (:func:`make_optimizer`; the seed's
+    trials: Adam at a constant ``run.learning_rate``) and sparse categorical cross-entropy (label-smoothed when
+    ``run.label_smoothing`` > 0), on the ``train`` or ``train_full`` split (``run.train_split``), so a loaded
+    model whose blocks were just unfrozen for fine-tuning trains with the new trainable set.  Callbacks:
     EarlyStopping on ``run.early_stopping_monitor`` restoring the best weights (``run.early_stopping_patience`` > 0),
     ReduceLROnPlateau on val_loss (``run.reduce_lr.enabled``), DVCLive, and a
     progress line per epoch.  ``cache_prefix`` runs a frozen prefix once (same
@@ -431,7 +467,7 @@ def train_trial(
     # Under a distribution strategy (see distribution_strategy), batch_size is per replica: scale to the global batch.
     replicas = tf.distribute.get_strategy().num_replicas_in_sync
     run = dataclasses.replace(run, batch_size=run.batch_size * replicas)
-    data = _load_data(model, data_dir)
+    data = _load_data(model, data_dir, run.train_split)
     weights = compute_class_weights(data.train_labels, int(model.output_shape[-1]), run.class_weight)
     plan = _plan_fit(model, data, run, cache_prefix)
     callbacks, early_stopping, timer = _callbacks(run, plan)
@@ -446,7 +482,8 @@ def train_trial(
         live = Live(dir=str(tmp_live), dvcyaml=False, save_dvc_exp=False, report=None)
         # DVCLive logs before the progress line, so the line is printed when the epoch's logs are complete.
         callbacks.insert(len(callbacks) - 1, DVCLiveCallback(live=live))
-        _compile(plan.fit_model, keras.optimizers.Adam(learning_rate=run.learning_rate))
+        steps_per_epoch = math.ceil(len(data.train_labels) / run.batch_size)
+        _compile(plan.fit_model, make_optimizer(run, steps_per_epoch), run.label_smoothing)
         start = time.perf_counter()
         history = plan.fit_model.fit(
             plan.train_data,
@@ -461,11 +498,12 @@ def train_trial(
         train_seconds = time.perf_counter() - start
         if plan.fit_model is not model:
             # The full model shares the suffix's layers and optimizer, so it saves exactly like the uncached path.
-            _compile(model, plan.fit_model.optimizer)
+            _compile(model, plan.fit_model.optimizer, run.label_smoothing)
         saved = early_stopping.best_epoch if early_stopping is not None else len(history["loss"]) - 1
         summary = _final_summary(run, history, saved, model, plan, extra_metrics)
         _write_summary(live, history, saved, summary)
-        write_json(tmp_live / "timing.json", _timing(plan, timer, train_seconds, len(data.train_labels)))
+        timing = _timing(plan, timer, train_seconds, len(data.train_labels), run.batch_size)
+        write_json(tmp_live / "timing.json", timing)
         with atomic_file(model_path) as tmp_model:
             model.save(tmp_model)
     metrics = json.loads((live_dir / "metrics.json").read_text())
@@ -499,8 +537,11 @@ def _write_summary(live, history: dict[str, list[float]], saved: int, summary: d
     live.make_summary()
 
 
-def _timing(plan: _FitPlan, timer: _EpochTimer, train_seconds: float, n_train: int) -> dict[str, Any]:
+def _timing(plan: _FitPlan, timer: _EpochTimer, train_seconds: float, n_train: int,
+            batch_size: int) -> dict[str, Any]:
     return {
+        "train_images": n_train,
+        "train_steps_per_epoch": math.ceil(n_train / batch_size),
         "train_seconds": round(train_seconds, 3),
         "frozen_prefix_cache_layer": plan.cache_layer,
         "frozen_prefix_cache_seconds": round(plan.cache_seconds, 3),
@@ -558,6 +599,7 @@ __all__ = [
     "count_params",
     "distribution_strategy",
     "make_feature_dataset",
+    "make_optimizer",
     "set_global_determinism",
     "split_frozen_prefix",
     "train_trial",

@@ -24,19 +24,22 @@ def run_trial(run: TrialRun, *, data_dir: Path, model_path: Path, live_dir: Path
     """
     # TensorFlow is imported here, not at module level, so `--help` and config errors stay instant.
     from emotion_lib import training
+    from emotion_lib.precision import dtype_policy, machine_precision
 
     training.set_global_determinism(run.seed)
-    # The model's variables must be created inside the strategy's scope (a no-op scope without distribution).
-    with training.distribution_strategy(run.distribute).scope():
+    policy = machine_precision(run.precision)
+    # The model's variables must be created inside the strategy's scope (a no-op scope without distribution),
+    # and its layers under the dtype policy they compute in.
+    with dtype_policy(policy), training.distribution_strategy(run.distribute).scope():
         return _build_and_train(run, data_dir=data_dir, model_path=model_path, live_dir=live_dir,
-                                models_dir=models_dir, weights_dir=weights_dir)
+                                models_dir=models_dir, weights_dir=weights_dir, precision=policy)
 
 
 def _build_and_train(run: TrialRun, *, data_dir: Path, model_path: Path, live_dir: Path, models_dir: Path,
-                     weights_dir: Path | None) -> dict:
+                     weights_dir: Path | None, precision: str) -> dict:
     from emotion_lib import models, pretrained, training
 
-    extra: dict = {"backbone": run.backbone}
+    extra: dict = {"backbone": run.backbone, "precision": precision, "train_split": run.train_split}
     if run.backbone == "vgg16" and weights_dir is None:
         raise ValueError("weights_dir is required for a vgg16 trial")
     if run.init_from is not None:

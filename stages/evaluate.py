@@ -8,13 +8,17 @@ from emotion_lib.errors import UserError
 
 DATA_DIR = Path("data/prepared")
 # Training facts carried into the evaluation metrics and the summary table.
-TRAINING_KEYS = ("backbone", "backbone_source", "epochs_run", "train_seconds", "trainable_params", "total_params")
+TRAINING_KEYS = ("backbone", "backbone_source", "epochs_run", "train_seconds", "trainable_params", "total_params",
+                 "precision", "train_split")
 
 
 def main(args) -> None:
+    from emotion_lib.config import load_config
     from emotion_lib.evaluation import evaluate_model
 
     trial = args.trial
+    # Reads only evaluate.test_time_flip.<trial> (see config.stage_param_keys).
+    test_time_flip = load_config(args.params).test_time_flip(trial)
     train_metrics = Path("metrics/train") / trial / "metrics.json"
     if not train_metrics.is_file():
         raise UserError(f"{train_metrics}: missing; run `dvc repro train@{trial}` first")
@@ -25,10 +29,12 @@ def main(args) -> None:
         trial=trial,
         metrics_path=Path("metrics") / f"{trial}.json",
         plots_dir=Path("plots") / trial,
+        test_time_flip=test_time_flip,
         extra={key: logged[key] for key in TRAINING_KEYS if key in logged},
     )
+    flip = " (with test-time flip)" if test_time_flip else ""
     print(f"evaluate@{trial}: test accuracy {metrics['accuracy']:.4f}, macro F1 {metrics['macro_avg']['f1']:.4f} "
-          f"on {metrics['test_size']} images -> metrics/{trial}.json, plots/{trial}/")
+          f"on {metrics['test_size']} images{flip} -> metrics/{trial}.json, plots/{trial}/")
 
 
 if __name__ == "__main__":

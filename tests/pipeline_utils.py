@@ -26,6 +26,11 @@ TINY_PARAMS = {
     "train.batch_size": 16,
     **{f"trials.{name}.epochs": 1 for name in
        ("baseline", "early_stopping", "augmentation", "dropout", "l2", "vgg16_features", "vgg16_finetune")},
+    # vgg_bn: one epoch of a two-block, 4-8 filter network on the full split (about 2,000 images at scale 0.1).
+    "trials.vgg_bn.epochs": 1,
+    "trials.vgg_bn.warmup_epochs": 0,
+    "trials.vgg_bn.widths": [4, 8],
+    "trials.vgg_bn.dense_units": 8,
     # Enough for the baseline to learn (about 245 training images at 32 px), so the end-to-end test can check that
     # it beats chance; measured 0.328 test accuracy against 0.247 for always answering the majority class.
     "trials.baseline.epochs": 10,

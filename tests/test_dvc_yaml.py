@@ -20,9 +20,9 @@ import pytest
 import yaml
 
 from emotion_lib import config as config_module
-from emotion_lib.config import load_config, stage_param_keys
+from emotion_lib.config import TRIAL_NAMES, load_config, stage_param_keys
 
-TRIALS = ["baseline", "early_stopping", "augmentation", "dropout", "l2", "vgg16_features", "vgg16_finetune"]
+TRIALS = list(TRIAL_NAMES)
 
 
 @pytest.fixture(scope="module")

@@ -179,3 +179,28 @@ def test_evaluate_model_missing_data(tmp_path: Path, tiny_model: Path) -> None:
             plots_dir=tmp_path / "plots",
         )
     assert not (tmp_path / "m.json").exists()
+
+
+def test_test_time_flip_averages_the_image_and_its_mirror(tmp_path: Path, tiny_model: Path) -> None:
+    from emotion_lib.evaluation import predict_probabilities
+    from emotion_lib.models import load_model
+
+    labels = _write_data(tmp_path / "data")
+    with np.load(tmp_path / "data" / "test.npz") as arrays:
+        images = arrays["images"]
+    model = load_model(tiny_model)
+    plain = predict_probabilities(model, images, batch_size=8)
+    mirrored = predict_probabilities(model, images[:, :, ::-1], batch_size=8)
+    averaged = predict_probabilities(model, images, batch_size=8, test_time_flip=True)
+    # The Dense model is not mirror-symmetric, so the average differs from either pass.
+    assert not np.allclose(plain, mirrored)
+    np.testing.assert_allclose(averaged, (plain + mirrored) / 2, rtol=1e-6)
+
+    written = {}
+    for flip in (False, True):
+        written[flip] = evaluate_model(model_path=tiny_model, data_dir=tmp_path / "data", trial="t",
+                                       metrics_path=tmp_path / f"m{flip}.json", plots_dir=tmp_path / f"p{flip}",
+                                       batch_size=8, test_time_flip=flip)
+        assert written[flip]["test_time_flip"] is flip
+    expected = float(np.mean(averaged.argmax(axis=1) == labels))
+    assert written[True]["accuracy"] == pytest.approx(expected, abs=1e-6)

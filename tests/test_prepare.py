@@ -439,3 +439,24 @@ def test_sixteen_bit_images_are_scaled_not_clipped_to_white(tmp_path: Path) -> N
     with np.load(tmp_path / "out" / "prepared" / f"{split}.npz") as arrays:
         in_split = [r["path"] for r in rows if r["split"] == split].index("train/Happy/deep.png")
         np.testing.assert_array_equal(arrays["images"][in_split], pixels)
+
+
+def test_train_full_keeps_every_deduplicated_training_image_outside_val(tmp_path: Path) -> None:
+    counts = {e: 8 for e in EMOTIONS} | {"disgust": 4}
+    raw = _make_folder(tmp_path / "raw", n_train=counts)
+    # One duplicate inside train, which must not reach train_full twice.
+    shutil.copy(raw / "train" / "Happy" / "happy_000.png", raw / "train" / "Happy" / "happy_copy.png")
+    metrics = _run(tmp_path, undersample=True, val_fraction=0.25)
+    out = tmp_path / "out" / "prepared"
+    with np.load(out / "train_full.npz") as full, np.load(out / "val.npz") as val, np.load(out / "train.npz") as train:
+        full_images, full_labels = full["images"], full["labels"]
+        val_images, train_images = val["images"], train["images"]
+    # Every training image (8 per class, 4 disgust) but the 1 per class that went to val.
+    assert np.bincount(full_labels, minlength=7).tolist() == [counts[e] - 1 for e in EMOTIONS]
+    keys = {image.tobytes() for image in full_images}
+    assert len(keys) == len(full_images)  # the duplicate is gone
+    assert not keys & {image.tobytes() for image in val_images}
+    assert {image.tobytes() for image in train_images} <= keys  # the undersampled split is a subset
+    assert metrics["counts"]["train_full"]["total"] == len(full_labels)
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["counts"]["train_full"] == {e: counts[e] - 1 for e in EMOTIONS}

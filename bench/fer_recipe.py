@@ -1,0 +1,136 @@
+"""The vgg_bn recipe on real faces: train it on a FER-2013 folder, print accuracy, macro F1, epochs and time.
+
+Each ``--run NAME:KEY=VALUE,...`` trains ``train@vgg_bn`` and evaluates it in a
+fresh copy of this repository (no outputs, no DVC cache) with ``data.raw_dir``
+pointed at the given folder, params at their defaults plus ``-S`` overrides plus
+the run's own; prepare runs once and is shared.  Per run it prints the test
+accuracy and macro F1 (with and without test-time flip averaging), epochs,
+training seconds and images per second, beside the CPU.  ``--precision`` first
+measures training images/second of the recipe's model per precision on random
+data.  Usage::
+
+    python bench/fer_recipe.py /tmp/fer/fer2013-dev -S trials.vgg_bn.epochs=15       # the documented CPU recipe
+    python bench/fer_recipe.py /tmp/fer/fer2013-dev -S trials.vgg_bn.epochs=4 \\
+        --run base: --run balanced:trials.vgg_bn.class_weight=balanced               # an ablation, 2 runs
+    python bench/fer_recipe.py --precision float32 mixed_bfloat16                    # speed only
+
+Report figures on the dev split as "FER-2013 dev split", never as FER-2013 test accuracy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.machine import cpu_description  # noqa: E402
+from bench.repro_time import timed_repro  # noqa: E402
+from tests.pipeline_utils import make_tiny_repo, set_params  # noqa: E402
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def precision_speed(precisions: list[str], steps: int = 40, batch_size: int = 64) -> dict[str, float]:
+    """Training images/second of the default vgg_bn model under each Keras dtype policy, on random 48x48 images."""
+    import numpy as np
+    import tensorflow as tf
+
+    from emotion_lib.config import load_config
+    from emotion_lib.models import build_model
+    from emotion_lib.precision import dtype_policy
+    from emotion_lib.training import _compile, make_optimizer
+
+    run = load_config(REPO_ROOT / "params.yaml").trial_run("vgg_bn")
+    images = np.random.default_rng(0).integers(0, 256, (batch_size * 8, 48, 48, 1)).astype("float32")
+    labels = np.random.default_rng(1).integers(0, 7, batch_size * 8)
+    dataset = tf.data.Dataset.from_tensor_slices((images, labels)).batch(batch_size).cache().repeat()
+    speeds = {}
+    for precision in precisions:
+        with dtype_policy(precision):
+            model = build_model(**dataclasses.asdict(run.architecture), num_classes=7, seed=0)
+            _compile(model, make_optimizer(run, steps), run.label_smoothing)
+            model.fit(dataset, steps_per_epoch=5, epochs=1, verbose=0)  # tracing and warm-up
+            start = time.perf_counter()
+            model.fit(dataset, steps_per_epoch=steps, epochs=1, verbose=0)
+            speeds[precision] = steps * batch_size / (time.perf_counter() - start)
+        print(f"{precision:15s} {speeds[precision]:7.1f} img/s (training, batch {batch_size}, {steps} steps)",
+              flush=True)
+    return speeds
+
+
+def parse_run(text: str) -> tuple[str, dict]:
+    name, _, settings = text.partition(":")
+    overrides = {}
+    for item in filter(None, settings.split(",")):
+        key, _, value = item.partition("=")
+        overrides[key] = yaml.safe_load(value)
+    return name or "default", overrides
+
+
+def report(repo: Path, name: str, seconds: dict[str, float]) -> dict:
+    metrics = json.loads((repo / "metrics" / "vgg_bn.json").read_text())
+    train = json.loads((repo / "metrics" / "train" / "vgg_bn" / "metrics.json").read_text())
+    timing = json.loads((repo / "metrics" / "train" / "vgg_bn" / "timing.json").read_text())
+    row = {
+        "run": name, "accuracy": metrics["accuracy"], "macro_f1": metrics["macro_avg"]["f1"],
+        "test_time_flip": metrics["test_time_flip"], "epochs": train["epochs_run"],
+        "train_seconds": timing["train_seconds"], "images_per_second": timing["train_images_per_second"],
+        "train_images": timing["train_images"], "precision": train["precision"],
+        "stage_seconds": seconds.get("train@vgg_bn"),
+    }
+    print(f"{name:20s} accuracy {row['accuracy']:.4f}  macro F1 {row['macro_f1']:.4f}  "
+          f"(test-time flip {'on' if row['test_time_flip'] else 'off'})  {row['epochs']} epochs of "
+          f"{row['train_images']} images in {row['train_seconds'] / 60:.1f} min ({row['images_per_second']:.0f} img/s, "
+          f"{row['precision']})", flush=True)
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("raw_dir", type=Path, nargs="?", help="FER-2013 in the Kaggle folder layout")
+    parser.add_argument("-S", "--set", action="append", default=[], metavar="KEY=VALUE", help="override a param")
+    parser.add_argument("--run", action="append", default=[], metavar="NAME:KEY=VALUE,...",
+                        help="one training run with its own overrides (default: one run, no overrides)")
+    parser.add_argument("--precision", nargs="*", metavar="POLICY", help="measure img/s per precision first")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary copy and print its path")
+    args = parser.parse_args()
+    print(f"CPU: {cpu_description()}", flush=True)
+    if args.precision:
+        precision_speed(args.precision)
+    if args.raw_dir is None:
+        return
+    if not (args.raw_dir / "train").is_dir():
+        sys.exit(f"error: {args.raw_dir}/train does not exist; give a FER-2013 folder in the Kaggle layout")
+
+    workdir = Path(tempfile.mkdtemp(prefix="fer-recipe-"))
+    repo = make_tiny_repo(workdir / "repo")
+    common = {"data.raw_dir": str(args.raw_dir.resolve())}
+    common.update(parse_run("common:" + ",".join(args.set))[1])
+    rows = []
+    for name, overrides in (parse_run(text) for text in (args.run or ["default:"])):
+        shutil.copy2(REPO_ROOT / "params.yaml", repo / "params.yaml")  # the defaults, not the tests' tiny params
+        set_params(repo / "params.yaml", {**common, **overrides})
+        print(f"\n== run {name}: defaults + {common | overrides}", flush=True)
+        seconds, _ = timed_repro(repo, "evaluate@vgg_bn", echo=True)
+        rows.append(report(repo, name, seconds))
+    print("\nFER-2013 dev split" if "fer2013-dev" in str(args.raw_dir) else f"\n{args.raw_dir}")
+    for row in rows:
+        print(f"  {row['run']:20s} acc {row['accuracy']:.4f}  F1 {row['macro_f1']:.4f}  {row['epochs']:3d} epochs  "
+              f"{row['train_seconds'] / 60:5.1f} min  {row['images_per_second']:5.0f} img/s")
+    if args.keep:
+        print(f"kept: {repo}")
+    else:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,32 @@
+"""Checks of the results main carries (metrics/ is committed so that it diffs across commits).
+
+These read the committed default-run outputs, so they fail when a change to the code or params makes the
+default study say something else and the rerun results are committed: the claims the README makes of them.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_every_trial_of_params_yaml_has_committed_results():
+    trials = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())["trials"]
+    summary = json.loads((REPO_ROOT / "metrics/summary.json").read_text())
+    assert summary["trial_order"] == list(trials)
+
+
+def test_vgg_bn_beats_every_seed_trial_on_the_default_data():
+    summary = json.loads((REPO_ROOT / "metrics/summary.json").read_text())
+    accuracy = {trial: values["accuracy"] for trial, values in summary["trials"].items()}
+    seed_best = max(value for trial, value in accuracy.items() if trial != "vgg_bn")
+    assert accuracy["vgg_bn"] > seed_best, accuracy
+    assert summary["best_trial"] == "vgg_bn"
+    metrics = json.loads((REPO_ROOT / "metrics/vgg_bn.json").read_text())
+    assert metrics["test_time_flip"] is True
+    train = json.loads((REPO_ROOT / "metrics/train/vgg_bn/metrics.json").read_text())
+    assert train["train_split"] == "full" and train["precision"] in ("float32", "mixed_bfloat16")

@@ -681,7 +681,7 @@ def prepare_dataset(
     # The full training split: every deduplicated training image that did not go to val (the undersampled-away
     # ones included), for trials that handle the imbalance in their loss (trials.<name>.train_split: full).
     full = [s for s in pool if s.split == "train"]
-    full_counts = {**{e: sum(s.label == label for s in full) for label, e in enumerate(names)}, "total": len(full)}
+    full_counts = _counts(full, names)["train"]
 
     reasons = Counter(d.reason for d in drops)
     dropped = {reason: reasons[reason] for reason in DROP_REASONS}

@@ -44,12 +44,10 @@ import numpy as np
 import tensorflow as tf
 
 from emotion_lib.atomic import atomic_dir, atomic_file, write_json
-from emotion_lib.config import TrialRun
+from emotion_lib.config import CLASS_WEIGHT_MODES, TrialRun
 from emotion_lib.errors import UserError
 from emotion_lib.inputs import input_geometry, load_split, make_dataset
 from emotion_lib.progress import EpochProgress, PredictProgress
-
-CLASS_WEIGHT_MODES: tuple[str, ...] = ("none", "balanced")
 
 # Keys train_trial writes into metrics.json itself; extra_metrics may not reuse them.
 _SUMMARY_KEYS = frozenset(
@@ -258,9 +256,10 @@ def _load_data(model: keras.Model, data_dir: Path, train_split: str = "undersamp
     num_classes = int(model.output_shape[-1])
     _check_meta(data_dir, num_classes)
     # The full split is every deduplicated training image outside val (see emotion_lib.prepare).
-    train_images, train_labels = load_split(data_dir, "train_full" if train_split == "full" else "train")
+    train_name = "train_full" if train_split == "full" else "train"
+    train_images, train_labels = load_split(data_dir, train_name)
     val_images, val_labels = load_split(data_dir, "val")
-    _check_labels(train_labels, num_classes, data_dir, "train")
+    _check_labels(train_labels, num_classes, data_dir, train_name)
     _check_labels(val_labels, num_classes, data_dir, "val")
     return _Data(train_images, train_labels, val_images, val_labels, image_size, channels)
 
@@ -502,7 +501,7 @@ def train_trial(
         saved = early_stopping.best_epoch if early_stopping is not None else len(history["loss"]) - 1
         summary = _final_summary(run, history, saved, model, plan, extra_metrics)
         _write_summary(live, history, saved, summary)
-        timing = _timing(plan, timer, train_seconds, len(data.train_labels), run.batch_size)
+        timing = _timing(plan, timer, train_seconds, len(data.train_labels), steps_per_epoch)
         write_json(tmp_live / "timing.json", timing)
         with atomic_file(model_path) as tmp_model:
             model.save(tmp_model)
@@ -538,10 +537,10 @@ def _write_summary(live, history: dict[str, list[float]], saved: int, summary: d
 
 
 def _timing(plan: _FitPlan, timer: _EpochTimer, train_seconds: float, n_train: int,
-            batch_size: int) -> dict[str, Any]:
+            steps_per_epoch: int) -> dict[str, Any]:
     return {
         "train_images": n_train,
-        "train_steps_per_epoch": math.ceil(n_train / batch_size),
+        "train_steps_per_epoch": steps_per_epoch,
         "train_seconds": round(train_seconds, 3),
         "frozen_prefix_cache_layer": plan.cache_layer,
         "frozen_prefix_cache_seconds": round(plan.cache_seconds, 3),

@@ -65,14 +65,27 @@ def dvc(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProces
     return run([sys.executable, "-m", "dvc", *args], cwd=cwd, check=check)
 
 
-def set_params(params_path: Path, updates: dict) -> None:
-    params = yaml.safe_load(params_path.read_text())
+# A value for `edited` that removes the key instead of setting it.
+DELETE = object()
+
+
+def edited(params: dict, updates: dict) -> dict:
+    """A deep copy of a params mapping with each dotted key of ``updates`` set (or removed, for ``DELETE``)."""
+    params = json.loads(json.dumps(params))
     for dotted, value in updates.items():
         *parents, leaf = dotted.split(".")
         node = params
         for part in parents:
             node = node[part]
-        node[leaf] = value
+        if value is DELETE:
+            del node[leaf]
+        else:
+            node[leaf] = value
+    return params
+
+
+def set_params(params_path: Path, updates: dict) -> None:
+    params = edited(yaml.safe_load(params_path.read_text()), updates)
     params_path.write_text(yaml.safe_dump(params, sort_keys=False))
 
 

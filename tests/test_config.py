@@ -6,6 +6,7 @@ import pytest
 
 from emotion_lib.config import TRIAL_NAMES, config_from_dict, load_config, stage_param_keys
 from emotion_lib.errors import UserError
+from tests.pipeline_utils import edited
 
 
 def test_real_params_load(repo_root):
@@ -18,12 +19,7 @@ def test_real_params_load(repo_root):
 
 
 def _edit(params: dict, dotted: str, value) -> dict:
-    *parents, leaf = dotted.split(".")
-    node = params
-    for part in parents:
-        node = node[part]
-    node[leaf] = value
-    return params
+    return edited(params, {dotted: value})
 
 
 @pytest.mark.parametrize(
@@ -67,8 +63,7 @@ def test_bad_values_name_the_key(real_params, key, value, expected):
 
 
 def test_same_padding_allows_small_inputs(real_params):
-    _edit(real_params, "model.padding", "same")
-    config = config_from_dict(_edit(real_params, "model.image_size", 48))
+    config = config_from_dict(edited(real_params, {"model.padding": "same", "model.image_size": 48}))
     assert config.model.image_size == 48
 
 

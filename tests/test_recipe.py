@@ -22,6 +22,7 @@ from emotion_lib.models import SmoothedSparseCrossentropy, build_model, load_mod
 from emotion_lib.precision import cpu_flags, dtype_policy, resolve_precision
 from emotion_lib.training import make_optimizer, train_trial
 from emotion_lib.trials import run_trial
+from tests.pipeline_utils import DELETE, edited
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -32,27 +33,14 @@ def real_params() -> dict:
 
 
 def _edit(params: dict, dotted: str, value) -> dict:
-    params = json.loads(json.dumps(params))
-    node = params
-    *parents, leaf = dotted.split(".")
-    for part in parents:
-        node = node[part]
-    if value is _DELETE:
-        del node[leaf]
-    else:
-        node[leaf] = value
-    return params
-
-
-_DELETE = object()
+    return edited(params, {dotted: value})
 
 
 def tiny_vgg_bn_run(**overrides) -> TrialRun:
     """The real params' vgg_bn trial, shrunk: widths [4, 8], dense 8, batch 16, 2 epochs."""
-    config = config_from_dict(_edit(_edit(_edit(_edit(
-        yaml.safe_load((REPO_ROOT / "params.yaml").read_text()),
-        "trials.vgg_bn.widths", [4, 8]), "trials.vgg_bn.dense_units", 8), "trials.vgg_bn.batch_size", 16),
-        "trials.vgg_bn.epochs", 2))
+    config = config_from_dict(edited(yaml.safe_load((REPO_ROOT / "params.yaml").read_text()), {
+        "trials.vgg_bn.widths": [4, 8], "trials.vgg_bn.dense_units": 8, "trials.vgg_bn.batch_size": 16,
+        "trials.vgg_bn.epochs": 2}))
     run = config.trial_run("vgg_bn")
     return dataclasses.replace(run, **overrides)
 
@@ -67,7 +55,7 @@ def test_vgg_bn_reads_its_own_batch_and_class_weight_never_the_seed_model_keys(r
     assert not [key for key in keys if key.startswith("model.") or key in ("train.batch_size", "train.class_weight")]
     # A seed trial still reads the shared ones.
     assert {"train.batch_size", "train.class_weight"} <= set(stage_param_keys(config, "train", "baseline"))
-    changed = config_from_dict(_edit(_edit(real_params, "train.batch_size", 7), "model.image_size", 96))
+    changed = config_from_dict(edited(real_params, {"train.batch_size": 7, "model.image_size": 96}))
     assert changed.trial_run("vgg_bn") == config.trial_run("vgg_bn")
     assert config.trial_run("vgg_bn").batch_size == real_params["trials"]["vgg_bn"]["batch_size"]
 
@@ -85,7 +73,7 @@ def test_vgg_bn_reads_its_own_batch_and_class_weight_never_the_seed_model_keys(r
         ("trials.vgg_bn.label_smoothing", 1.0, "trials.vgg_bn.label_smoothing"),
         ("trials.vgg_bn.train_split", "all", "trials.vgg_bn.train_split"),
         ("trials.vgg_bn.erasing", 1.5, "trials.vgg_bn.erasing"),
-        ("trials.vgg_bn.class_weight", _DELETE, "trials.vgg_bn.class_weight"),
+        ("trials.vgg_bn.class_weight", DELETE, "trials.vgg_bn.class_weight"),
         ("trials.augmentation.weight_decay", 0.01, "trials.augmentation.weight_decay"),
         ("train.precision", "float16", "train.precision"),
         ("evaluate.test_time_flip.vgg_bn", "yes", "evaluate.test_time_flip.vgg_bn"),

@@ -421,8 +421,63 @@ def unfreeze_blocks(model: keras.Model, blocks: Sequence[str]) -> None:
         layer.trainable = layer.name.startswith(wanted)
 
 
+# Every entry of a saved .keras file gets this zip timestamp (the zip format's earliest), so that the file's bytes
+# depend on the model alone: a deterministic retraining then leaves DVC nothing to rerun downstream.
+_ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+
+
+def save_model(model: keras.Model, path: str | Path) -> None:
+    """Save ``model`` as a ``.keras`` file whose bytes depend only on the model (architecture, weights, optimizer).
+
+    Keras stamps the save time twice (``date_saved`` in ``metadata.json``, never
+    read back on load, and the zip entry time of ``model.weights.h5``) and names
+    shared objects in ``config.json`` by their memory address.  The times are
+    removed and the addresses renumbered, so retraining with the same seed and
+    inputs in a new process reproduces the file byte for byte, and
+    ``evaluate@<trial>`` does not rerun after a forced ``train@<trial>``.
+    Written in place: callers wrap it in ``atomic_file``.
+    """
+    import json
+    import zipfile
+
+    path = Path(path)
+    model.save(path)
+    with zipfile.ZipFile(path) as archive:
+        entries = [(info, archive.read(info)) for info in archive.infolist()]
+    with zipfile.ZipFile(path, "w") as archive:
+        for info, data in entries:
+            if info.filename == "metadata.json":
+                metadata = json.loads(data)
+                metadata.pop("date_saved", None)
+                data = json.dumps(metadata).encode()
+            elif info.filename == "config.json":
+                data = _renumber_shared_objects(data)
+            stamped = zipfile.ZipInfo(info.filename, date_time=_ZIP_EPOCH)
+            stamped.compress_type = info.compress_type
+            stamped.external_attr = info.external_attr
+            archive.writestr(stamped, data)
+
+
+def _renumber_shared_objects(config_json: bytes) -> bytes:
+    """Renumber Keras' ``shared_object_id`` values 1, 2, ... in order of first appearance.
+
+    Keras writes Python ``id()``s there, different in every process; they only
+    tell the loader which entries are one shared object, which a consistent
+    renumbering keeps.
+    """
+    import re
+
+    numbers: dict[bytes, int] = {}
+
+    def renumber(match: re.Match) -> bytes:
+        number = numbers.setdefault(match.group(2), len(numbers) + 1)
+        return match.group(1) + str(number).encode()
+
+    return re.sub(rb'("shared_object_id": )(\d+)', renumber, config_json)
+
+
 def load_model(path: str | Path, *, compile: bool = True, remedy: str = "") -> keras.Model:  # noqa: A002 - Keras' name
-    """Load a model saved by :func:`emotion_lib.training.train_trial` in Keras safe mode.
+    """Load a model saved by :func:`save_model` (every training stage) in Keras safe mode.
 
     Importing this module registers :class:`VGG16Preprocess`, the one custom
     layer, so safe loading works.  A missing file, or a file that is not a

@@ -47,6 +47,7 @@ from emotion_lib.atomic import atomic_dir, atomic_file, write_json
 from emotion_lib.config import CLASS_WEIGHT_MODES, TrialRun
 from emotion_lib.errors import UserError
 from emotion_lib.inputs import input_geometry, load_split, make_dataset
+from emotion_lib.models import SmoothedSparseCrossentropy, save_model
 from emotion_lib.progress import EpochProgress, PredictProgress
 
 # Keys train_trial writes into metrics.json itself; extra_metrics may not reuse them.
@@ -348,8 +349,6 @@ class _LogLearningRate(keras.callbacks.Callback):
 
 
 def _compile(model: keras.Model, optimizer: keras.optimizers.Optimizer, label_smoothing: float = 0.0) -> None:
-    from emotion_lib.models import SmoothedSparseCrossentropy
-
     loss = ("sparse_categorical_crossentropy" if label_smoothing == 0 else
             SmoothedSparseCrossentropy(label_smoothing, num_classes=int(model.output_shape[-1])))
     model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
@@ -504,7 +503,7 @@ def train_trial(
         timing = _timing(plan, timer, train_seconds, len(data.train_labels), steps_per_epoch)
         write_json(tmp_live / "timing.json", timing)
         with atomic_file(model_path) as tmp_model:
-            model.save(tmp_model)
+            save_model(model, tmp_model)
     metrics = json.loads((live_dir / "metrics.json").read_text())
     print(f"train@{run.name}: {metrics['epochs_run']} epochs, saved epoch {metrics['saved_epoch']} "
           f"(val_acc {metrics['eval']['accuracy']:.3f}, val_loss {metrics['eval']['loss']:.4f}) "

@@ -7,6 +7,7 @@ needs the network.
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import pytest
 from emotion_lib.architecture import min_input_size
 from emotion_lib.config import load_config
 from emotion_lib.errors import UserError
-from emotion_lib.models import VGG16Preprocess, build_model, build_vgg16_base, load_model, unfreeze_blocks
+from emotion_lib.models import VGG16Preprocess, build_model, build_vgg16_base, load_model, save_model, unfreeze_blocks
 from emotion_lib.training import count_params
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -231,3 +232,31 @@ def test_safe_mode_round_trip(tmp_path, name, kwargs, channels):
     # Inference mode: augmentation and dropout are inactive, so predictions must agree exactly.
     np.testing.assert_allclose(loaded.predict(images, verbose=0), model.predict(images, verbose=0), rtol=1e-6)
     assert keras.models.load_model(path, safe_mode=True).count_params() == model.count_params()
+
+
+def test_saved_model_bytes_depend_on_the_model_alone(tmp_path):
+    """The same seeded model trained twice, as new Python objects, and saved across a tick of the zip format's
+    2-second clock, gives the same bytes: no save time, no memory address (Keras' shared_object_id)."""
+    import time
+    import zipfile
+
+    from emotion_lib.training import set_global_determinism
+
+    images = np.random.default_rng(0).uniform(0, 255, size=(4, 48, 48, 1)).astype("float32")
+    paths, models = [tmp_path / "first.keras", tmp_path / "second.keras"], []
+    for path in paths:
+        keras.backend.clear_session()  # the same auto-generated layer names both times
+        set_global_determinism(0)
+        model = build_model(**{**TRIALS["augmentation"], "image_size": 48, "channels": 1, "padding": "same"})
+        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+        model.fit(images, np.arange(4), epochs=1, verbose=0)  # so the optimizer state is saved too
+        save_model(model, path)
+        models.append(model)  # alive, so the second model's shared objects live at other addresses
+        time.sleep(2.1)
+    with zipfile.ZipFile(paths[0]) as archive:
+        assert {info.filename for info in archive.infolist()} == {"metadata.json", "config.json", "model.weights.h5"}
+        assert "date_saved" not in json.loads(archive.read("metadata.json"))
+        assert b'"shared_object_id": 1' in archive.read("config.json")  # the augmentation layers share one policy
+    assert paths[0].read_bytes() == paths[1].read_bytes()
+    loaded = load_model(paths[0])
+    np.testing.assert_array_equal(loaded.predict(images, verbose=0), models[0].predict(images, verbose=0))

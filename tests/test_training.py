@@ -242,7 +242,8 @@ train_trial(small_scratch_model(seed=5), tiny_run("determinism", seed=5), data_d
 
 
 def test_training_is_deterministic_across_fresh_processes(data_dir, tmp_path):
-    """Byte-identical metrics and curves from two fresh processes on this machine (floats may differ across CPUs)."""
+    """Byte-identical metrics, curves and model file from two fresh processes on this machine (floats may differ
+    across CPUs); the model file holds no save time or memory address (emotion_lib.models.save_model)."""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     runs = []
     for run in ("first", "second"):
@@ -255,7 +256,8 @@ def test_training_is_deterministic_across_fresh_processes(data_dir, tmp_path):
             cwd=tmp_path,
         )
         curves = sorted((out / "live" / "plots").rglob("*.tsv"))
-        runs.append(((out / "live" / "metrics.json").read_bytes(), [path.read_bytes() for path in curves]))
+        runs.append(((out / "live" / "metrics.json").read_bytes(), [path.read_bytes() for path in curves],
+                     (out / "model.keras").read_bytes()))
     assert runs[0] == runs[1]
     assert json.loads(runs[0][0])["trial"] == "determinism"
 

@@ -68,6 +68,8 @@ class Settings:
     emotions: tuple[str, ...]
     """Names of the model's outputs, in order: ``data.emotions``, the label order ``prepare`` wrote."""
     note: str | None = None
+    test_time_flip: dict[str, bool] = field(default_factory=dict)
+    """``evaluate.test_time_flip``: per trial, whether its evaluation averages each face with its mirror image."""
 
 
 @dataclass
@@ -101,15 +103,33 @@ def project_settings(params_path: Path = PARAMS_FILE) -> Settings:
     """
     from emotion_lib.config import load_config
 
+    flips: dict[str, bool] = {}
     try:
-        data = load_config(params_path).data
+        config = load_config(params_path)
+        data, flips = config.data, dict(config.evaluate.test_time_flip)
         extensions, image_size, emotions, note = data.extensions, data.image_size, tuple(data.emotions), None
     except (UserError, OSError) as error:
         # predict must work on a copy of the code without a valid params.yaml: use prepare's defaults.
         extensions, image_size, emotions = FALLBACK_EXTENSIONS, FALLBACK_IMAGE_SIZE, EMOTIONS
         note = f"{error}; reading {', '.join('.' + e for e in extensions)} files, faces at {image_size} px"
     exts = frozenset("." + e.strip().lstrip(".").lower() for e in extensions)
-    return Settings(exts, int(image_size), emotions, note)
+    return Settings(exts, int(image_size), emotions, note, flips)
+
+
+def use_test_time_flip(requested: bool | None, model_path: Path, settings: Settings) -> tuple[bool, str]:
+    """Whether to average each face with its mirror image, and why.
+
+    ``--test-time-flip`` / ``--no-test-time-flip`` decide; without either, a
+    trial's model (``models/<trial>.keras``) is scored as ``evaluate@<trial>``
+    scores it (``evaluate.test_time_flip.<trial>``), so predict reproduces the
+    evaluated figures; any other model without flipping.
+    """
+    if requested is not None:
+        return requested, "--test-time-flip" if requested else "--no-test-time-flip"
+    trial = Path(model_path).stem
+    if trial in settings.test_time_flip:
+        return bool(settings.test_time_flip[trial]), f"evaluate.test_time_flip.{trial}"
+    return False, "not a trial of params.yaml"
 
 
 def collect_inputs(paths: Sequence[str], extensions: frozenset[str],
@@ -214,14 +234,16 @@ def _prepare_one(item: InputFile, detector: faces.FaceDetector | None, image_siz
     return _Pending(result, boxes, faces.face_crops(gray, boxes, image_size), image if keep_image else None)
 
 
-def _score(model: Any, pending: list[_Pending], batch_size: int, emotions: Sequence[str]) -> None:
+def _score(model: Any, pending: list[_Pending], batch_size: int, emotions: Sequence[str],
+           test_time_flip: bool = False) -> None:
     """Score every crop of ``pending`` in one pass and fill in the face records."""
     from emotion_lib.evaluation import predict_probabilities
 
     crops = [p.crops for p in pending if len(p.crops)]
     if not crops:
         return
-    probabilities = iter(predict_probabilities(model, np.concatenate(crops), batch_size=batch_size))
+    probabilities = iter(predict_probabilities(model, np.concatenate(crops), batch_size=batch_size,
+                                               test_time_flip=test_time_flip))
     for p in pending:
         for box in p.boxes:
             row = next(probabilities)
@@ -231,7 +253,7 @@ def _score(model: Any, pending: list[_Pending], batch_size: int, emotions: Seque
 
 def predict_files(files: Iterable[InputFile], model: Any, *, detector: faces.FaceDetector | None, image_size: int,
                   batch_size: int, emotions: Sequence[str] = EMOTIONS, keep_images: bool = False,
-                  faces_per_call: int | None = None,
+                  test_time_flip: bool = False, faces_per_call: int | None = None,
                   max_wait: float = MAX_WAIT_SECONDS) -> Iterator[tuple[InputFile, ImageResult, Any]]:
     """Yield ``(file, result, image or None)`` for every file, in order, scoring faces in batches.
 
@@ -241,6 +263,7 @@ def predict_files(files: Iterable[InputFile], model: Any, *, detector: faces.Fac
     set-up), or at least one batch that has waited ``max_wait`` seconds (slow photos still stream out).
     Images are kept (for annotation) only until scored, and at most ``faces_per_call`` images or
     :data:`MAX_HELD_BYTES` of pixels wait, so memory stays bounded whatever the number and size of photos.
+    ``test_time_flip`` averages each face's probabilities with its mirror image's, as evaluation can.
     """
     per_call = faces_per_call or batch_size * BATCHES_PER_CALL
     queue: list[tuple[InputFile, _Pending]] = []
@@ -253,10 +276,10 @@ def predict_files(files: Iterable[InputFile], model: Any, *, detector: faces.Fac
         held = sum(p.image.nbytes for _, p in queue if p.image is not None)
         waited = n_faces >= batch_size and time.monotonic() - since >= max_wait
         if n_faces >= per_call or len(queue) >= per_call or held >= MAX_HELD_BYTES or waited:
-            _score(model, [p for _, p in queue], batch_size, emotions)
+            _score(model, [p for _, p in queue], batch_size, emotions, test_time_flip)
             yield from ((i, p.result, p.image) for i, p in queue)
             queue = []
-    _score(model, [p for _, p in queue], batch_size, emotions)
+    _score(model, [p for _, p in queue], batch_size, emotions, test_time_flip)
     yield from ((i, p.result, p.image) for i, p in queue)
 
 
@@ -441,6 +464,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "(FER-style 48x48 crops): no face detection")
     parser.add_argument("--batch-size", type=_positive, default=64, metavar="N", help="faces per model batch "
                         "(default 64)")
+    parser.add_argument("--test-time-flip", action=argparse.BooleanOptionalAction, default=None,
+                        help="score each face as the mean of it and its mirror image (default: as evaluate@<trial> "
+                        "does for models/<trial>.keras, evaluate.test_time_flip.<trial>; off for other models)")
     return parser
 
 
@@ -469,6 +495,10 @@ def _run(args: argparse.Namespace) -> None:
         trial = model_path.stem
         print(message, file=sys.stderr)
     model = load_classifier(model_path, settings.emotions, trial)
+    args.test_time_flip, why = use_test_time_flip(args.test_time_flip, model_path, settings)
+    if args.test_time_flip:
+        print(f"test-time flip: on ({why}): each face is scored as the mean of it and its mirror image",
+              file=sys.stderr)
     detector = None if args.no_detect else faces.FaceDetector()
     for problem in problems:
         print(f"error: {problem}", file=sys.stderr)
@@ -495,7 +525,8 @@ def _predict_all(files: list[InputFile], model: Any, detector: faces.FaceDetecto
     with open_writer(args.output, settings.emotions) as writer:
         for item, result, image in predict_files(files, model, detector=detector, image_size=settings.image_size,
                                                  batch_size=args.batch_size, emotions=settings.emotions,
-                                                 keep_images=names is not None):
+                                                 keep_images=names is not None,
+                                                 test_time_flip=args.test_time_flip):
             writer.write(result)
             if result.error:
                 failed += 1

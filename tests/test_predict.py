@@ -120,14 +120,46 @@ def test_batches_pool_faces_across_images_and_keep_the_order(model_path, tmp_pat
     files.insert(3, predict.InputFile(tmp_path / "missing.png", Path("missing.png")))
     calls = []
     real = predict._score
-    monkeypatch.setattr(predict, "_score", lambda m, pending, b, e: (calls.append(sum(len(p.boxes) for p in pending)),
-                                                                     real(m, pending, b, e)))
+    monkeypatch.setattr(predict, "_score", lambda m, pending, *rest: (calls.append(sum(len(p.boxes) for p in pending)),
+                                                                      real(m, pending, *rest)))
     results = [r for _, r, _ in predict.predict_files(files, model, detector=None, image_size=48, batch_size=2,
                                                       faces_per_call=3, max_wait=float("inf"))]
     assert [Path(r.path).name for r in results] == [f.path.name for f in files]
     assert results[3].error == "does not exist" and all(len(r.faces) == 1 for r in results if r is not results[3])
     # Three faces fill a call; then three images (one unreadable) also flush, bounding what waits; then the rest.
     assert calls == [3, 2, 2]
+
+
+def test_test_time_flip_follows_the_trials_evaluation_unless_told():
+    settings = predict.project_settings()  # the real params: only vgg_bn is evaluated with test-time flip
+    assert settings.test_time_flip["vgg_bn"] and not settings.test_time_flip["baseline"]
+    assert predict.use_test_time_flip(None, Path("models/vgg_bn.keras"), settings) == (
+        True, "evaluate.test_time_flip.vgg_bn")
+    assert predict.use_test_time_flip(None, Path("models/baseline.keras"), settings)[0] is False
+    assert predict.use_test_time_flip(None, Path("elsewhere/tiny.keras"), settings)[0] is False
+    assert predict.use_test_time_flip(False, Path("models/vgg_bn.keras"), settings) == (False, "--no-test-time-flip")
+    assert predict.use_test_time_flip(True, Path("elsewhere/tiny.keras"), settings) == (True, "--test-time-flip")
+
+
+def test_test_time_flip_scores_each_face_as_the_mean_with_its_mirror(model_path, tmp_path):
+    from emotion_lib.evaluation import predict_probabilities
+
+    model = predict.load_classifier(model_path)
+    images = crops(5, seed=2)
+    files = []
+    for i, image in enumerate(images):
+        Image.fromarray(image).save(tmp_path / f"{i}.png")
+        files.append(predict.InputFile(tmp_path / f"{i}.png", Path(f"{i}.png")))
+
+    def scores(flip: bool) -> np.ndarray:
+        results = [r for _, r, _ in predict.predict_files(files, model, detector=None, image_size=48, batch_size=2,
+                                                          test_time_flip=flip)]
+        return np.array([[r.faces[0]["scores"][e] for e in EMOTIONS] for r in results])
+
+    plain, mirrored = predict_probabilities(model, images), predict_probabilities(model, images[:, :, ::-1].copy())
+    np.testing.assert_allclose(scores(True), (plain + mirrored) / 2, atol=1e-6, rtol=0)
+    np.testing.assert_allclose(scores(False), plain, atol=1e-6, rtol=0)
+    assert np.abs(plain - mirrored).max() > 0.01  # the mirror images score differently, so the check has teeth
 
 
 # --------------------------------------------------------------------------- the command line
@@ -214,15 +246,18 @@ def test_cli_no_detect_predictions_equal_the_evaluation_path(model_path, tmp_pat
     folder.mkdir()
     for i, image in enumerate(images):
         Image.fromarray(image).save(folder / f"{i:02d}.png")
-    out = run_cli(folder, "--no-detect", "--model", model_path, "--output", tmp_path / "p.jsonl", "--batch-size", "4")
+    out = run_cli(folder, "--no-detect", "--model", model_path, "--output", tmp_path / "p.jsonl", "--batch-size", "4",
+                  "--test-time-flip")
     assert out.returncode == 0, out.stderr
     assert "predict: 11/11 images" in out.stderr  # the progress line, for more than a handful of images
+    assert "test-time flip: on (--test-time-flip)" in out.stderr
     records = [json.loads(line) for line in (tmp_path / "p.jsonl").read_text().splitlines()]
     assert [Path(r["path"]).name for r in records] == [f"{i:02d}.png" for i in range(11)]
     got = np.array([[r["faces"][0]["scores"][e] for e in EMOTIONS] for r in records])
     assert all(r["faces"][0]["box"] == [0, 0, 48, 48] for r in records)
-    expected = predict_probabilities(load_model(model_path), images)
+    expected = predict_probabilities(load_model(model_path), images, test_time_flip=True)
     np.testing.assert_allclose(got, expected, atol=1e-6, rtol=0)
+    assert np.abs(expected - predict_probabilities(load_model(model_path), images)).max() > 0.01
     assert expected.std(axis=0).max() > 0.01  # the model's outputs do depend on the image
 
 

@@ -24,3 +24,13 @@ def repo_root() -> Path:
 def real_params() -> dict:
     """A fresh copy of the real params.yaml as a dict, for tests that edit it."""
     return copy.deepcopy(yaml.safe_load((REPO_ROOT / "params.yaml").read_text()))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the slow end-to-end tests first.
+
+    Under pytest-xdist (``-n auto --dist loadscope --no-loadscope-reorder``), each end-to-end class is one unit of
+    work given to one worker in collection order; starting them first lets the other workers fill the long builds'
+    time with the rest of the suite instead of leaving a build for last.
+    """
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)  # stable: otherwise collection order

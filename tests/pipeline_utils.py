@@ -115,7 +115,7 @@ def read_json(path: Path) -> dict:
     return json.loads(path.read_text())
 
 
-def changed_stages(repo: Path) -> set[str]:
-    """The stages `dvc status` reports as changed (what the next `dvc repro` would run)."""
-    out = dvc("status", "--json", cwd=repo).stdout
+def changed_stages(repo: Path, *targets: str) -> set[str]:
+    """The stages `dvc status [targets]` reports as changed (what the next `dvc repro [targets]` would run)."""
+    out = dvc("status", "--json", *targets, cwd=repo).stdout
     return set(json.loads(out or "{}"))

@@ -1,9 +1,13 @@
 """End to end: the real `dvc` CLI on a shrunk copy of this repository.
 
-One session-scoped build runs the whole pipeline once with the tiny params
-(tests/pipeline_utils.py); each test then works on its own copy, so the
-scenarios stay independent.  These are the slow tests (a few minutes on 2
-cores), marked ``slow``.
+Two session-scoped builds with the tiny params (tests/pipeline_utils.py): the
+whole pipeline, and a repository where only ``synthesize`` and ``prepare`` ran,
+for the scenarios that need one trial's chain at most.  Each test works on its
+own copy, so the scenarios stay independent.  The tests of one build form one
+class, which pytest-xdist's ``--dist loadscope`` (pyproject.toml) sends to one
+worker, so each build happens once while other workers run the rest of the
+suite; tests/conftest.py puts these classes first, so they start at once.
+These are the slow tests (a few minutes on 2 cores), marked ``slow``.
 """
 
 from __future__ import annotations
@@ -40,82 +44,30 @@ def built_repo(tmp_path_factory) -> Path:
     return repo
 
 
-@pytest.fixture()
-def repo(built_repo, tmp_path) -> Path:
+@pytest.fixture(scope="session")
+def prepared_repo(tmp_path_factory) -> Path:
+    repo = make_tiny_repo(tmp_path_factory.mktemp("prepared") / "repo")
+    assert ran_stages(dvc("repro", "prepare", cwd=repo).stdout) == {"synthesize", "prepare"}
+    commit_all(repo, "tiny prepared data")
+    return repo
+
+
+def _copy(source: Path, tmp_path: Path) -> Path:
     copy = tmp_path / "repo"
-    shutil.copytree(built_repo, copy, symlinks=True)
+    shutil.copytree(source, copy, symlinks=True)
     return copy
 
 
-def test_repro_writes_every_output_and_a_second_repro_does_nothing(repo):
-    test_size = read_json(repo / "metrics/prepare.json")["counts"]["after_undersampling"]["test"]["total"]
-    for trial in TRIALS:
-        assert (repo / "models" / f"{trial}.keras").is_file()
-        assert read_json(repo / "metrics" / f"{trial}.json")["test_size"] == test_size
-        assert (repo / "plots" / trial / "confusion.csv").is_file()
-    # The baseline (10 epochs on the tiny data) must beat chance clearly: always answering the majority class
-    # (happy) scores its share of the test set, 0.247, and a macro F1 of 0.057. Measured: 0.328 accuracy.
-    baseline = read_json(repo / "metrics" / "baseline.json")
-    majority = max(v["support"] for v in baseline["per_class"].values()) / baseline["test_size"]
-    assert baseline["accuracy"] >= majority + 0.04, baseline["accuracy"]
-    assert baseline["macro_avg"]["f1"] >= 0.15, baseline["macro_avg"]["f1"]
-    assert read_json(repo / "metrics/train/vgg16_features/metrics.json")["backbone_source"] == "random"
-    assert "metrics/summary.json" in run(["git", "ls-files"], cwd=repo).stdout
-    assert changed_stages(repo) == set()
-    second = dvc("repro", "prepare", cwd=repo)
-    assert ran_stages(second.stdout) == set()
+@pytest.fixture()
+def repo(built_repo, tmp_path) -> Path:
+    """A copy of the fully built tiny repository."""
+    return _copy(built_repo, tmp_path)
 
 
-@pytest.mark.parametrize(
-    ("module", "importers"),
-    [
-        ("emotion_lib/trials.py", {f"train@{t}" for t in TRIALS}),
-        ("emotion_lib/models.py", {"weights"} | {f"train@{t}" for t in TRIALS} | {f"evaluate@{t}" for t in TRIALS}),
-        ("emotion_lib/evaluation.py", {f"evaluate@{t}" for t in TRIALS}),
-    ],
-)
-def test_editing_a_module_reruns_exactly_the_stages_that_import_it(repo, module, importers):
-    with (repo / module).open("a") as handle:
-        handle.write("# an edit\n")
-    assert changed_stages(repo) == importers
-
-
-def test_val_fraction_experiment_reruns_prepare_and_changes_its_metrics(repo):
-    before = (repo / "metrics/prepare.json").read_text()
-    result = dvc("exp", "run", "prepare", "-S", "data.val_fraction=0.1", cwd=repo)
-    assert "prepare" in ran_stages(result.stdout)
-    after = (repo / "metrics/prepare.json").read_text()
-    assert after != before
-
-
-def test_dropout_experiment_reruns_exactly_the_trials_holding_dropout(repo):
-    result = dvc("exp", "run", "-S", "model.dropout=0.3", cwd=repo)
-    holding = ["dropout", "l2", "vgg16_features", "vgg16_finetune"]
-    expected = {f"train@{t}" for t in holding} | {f"evaluate@{t}" for t in holding} | {"summary"}
-    assert ran_stages(result.stdout) == expected
-
-
-def test_one_trial_change_shows_in_metrics_diff_for_that_trial_only(repo):
-    set_params(repo / "params.yaml", {"trials.l2.learning_rate": 0.01})
-    result = dvc("repro", cwd=repo)
-    assert ran_stages(result.stdout) == {"train@l2", "evaluate@l2", "summary"}
-    diff = read_json_text(dvc("metrics", "diff", "--json", cwd=repo).stdout)
-    changed = {path for path, metrics in diff.items() if any(v.get("diff") not in (0, None) for v in metrics.values())}
-    assert "metrics/l2.json" in changed
-    others = {f"metrics/{t}.json" for t in TRIALS if t != "l2"}
-    assert not changed & others
-    dvc("plots", "show", cwd=repo)
-    html = (repo / "dvc_plots/index.html").read_text()
-    for trial in TRIALS:
-        assert trial in html
-    # Metrics live in git, so a fresh clone with no DVC cache diffs two commits without pulling anything.
-    commit_all(repo, "l2 with a larger learning rate")
-    clone = repo.parent / "clone"
-    run(["git", "clone", "-q", str(repo), str(clone)], cwd=repo.parent)
-    assert not (clone / ".dvc/cache").exists()
-    cloned = read_json_text(dvc("metrics", "diff", "HEAD~1", "HEAD", "--json", cwd=clone).stdout)
-    assert "metrics/l2.json" in cloned
-    assert not set(cloned) & others
+@pytest.fixture()
+def prepared(prepared_repo, tmp_path) -> Path:
+    """A copy of the tiny repository with only synthesize and prepare run (and committed)."""
+    return _copy(prepared_repo, tmp_path)
 
 
 def read_json_text(text: str) -> dict:
@@ -125,97 +77,9 @@ def read_json_text(text: str) -> dict:
 
 
 # One stage of every kind of randomness: synthesis, split and undersampling, a trial with seeded augmentation,
-# the BatchNorm recipe (full split, cosine schedule, test-time flip), the evaluations and the summary. The other
-# trials share these code paths; forcing all of them would triple the cost of this test.
-FORCED = ["synthesize", "prepare", "train@augmentation", "evaluate@augmentation", "train@vgg_bn", "evaluate@vgg_bn",
-          "summary"]
-
-
-def test_forced_rerun_gives_byte_identical_outputs(repo):
-    # Every metrics file DVC tracks, the plot data beside them, and the models and arrays of the forced stages;
-    # timing.json holds wall-clock times on purpose.
-    tracked = [p for p in (repo / "metrics").rglob("*.json") if p.name != "timing.json"]
-    tracked += list((repo / "plots").rglob("*.csv"))
-    tracked += [repo / "models/augmentation.keras", repo / "models/vgg_bn.keras"]
-    tracked += list((repo / "data/prepared").glob("*.npz"))
-    assert len(tracked) > 20
-    before = {p: p.read_bytes() for p in sorted(tracked)}
-    result = dvc("repro", "-f", "-s", *FORCED, cwd=repo)
-    assert ran_stages(result.stdout) == set(FORCED)
-    for path, content in before.items():
-        if path.suffix != ".keras":
-            assert path.read_bytes() == content, f"{path.relative_to(repo)} changed on a forced rerun"
-    # A .keras file is a zip holding the save time; the weights inside must be identical.
-    for trial in ("augmentation", "vgg_bn"):
-        old, new = weights_of(before[repo / f"models/{trial}.keras"]), weights_of(
-            (repo / f"models/{trial}.keras").read_bytes())
-        assert old.keys() == new.keys() and len(old) > 4, trial
-        for name in old:
-            assert (old[name] == new[name]).all(), f"{trial}: {name} differs on a forced rerun"
-    assert changed_stages(repo) == set()
-
-
-def weights_of(keras_zip: bytes) -> dict:
-    """Every array in the model.weights.h5 of a .keras file, by its HDF5 path."""
-    import io
-    import zipfile
-
-    import h5py
-
-    arrays = {}
-    with zipfile.ZipFile(io.BytesIO(keras_zip)) as archive:
-        with h5py.File(io.BytesIO(archive.read("model.weights.h5")), "r") as weights:
-            weights.visititems(lambda name, item: arrays.__setitem__(name, item[()])
-                               if isinstance(item, h5py.Dataset) else None)
-    return arrays
-
-
-def test_push_delete_pull_round_trip(repo, tmp_path):
-    remote = tmp_path / "remote"
-    dvc("remote", "add", "-d", "local", str(remote), cwd=repo)
-    dvc("push", cwd=repo)
-    shutil.rmtree(repo / ".dvc/cache")
-    for path in ["data/raw/synthetic", "data/prepared", "models"]:
-        shutil.rmtree(repo / path)
-    pulled = dvc("pull", cwd=repo)
-    assert "failed" not in pulled.stdout.lower()
-    assert changed_stages(repo) == set()
-    expected = (repo / "metrics/baseline.json").read_bytes()
-    run([sys.executable, "-m", "stages.evaluate", "baseline"], cwd=repo)
-    assert (repo / "metrics/baseline.json").read_bytes() == expected
-
-
-def test_sigkill_mid_training_leaves_no_output_and_the_next_repro_recovers(repo):
-    import yaml
-
-    epochs = yaml.safe_load((repo / "params.yaml").read_text())["trials"]["baseline"]["epochs"]
-    set_params(repo / "params.yaml", {"trials.baseline.epochs": 500})
-    log = repo / "train.log"
-    with log.open("w") as handle:
-        process = subprocess.Popen([sys.executable, "-m", "dvc", "repro", "train@baseline"], cwd=repo, env=env(),
-                                   stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
-    # Kill once training is under way: after the first epoch's progress line, with 499 epochs to go.
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and "/500 epochs" not in log.read_text() and process.poll() is None:
-        time.sleep(0.5)
-    time.sleep(2.0)
-    assert process.poll() is None, f"training ended before it could be killed:\n{log.read_text()}"
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
-    assert not (repo / "models/baseline.keras").exists()
-    assert not (repo / "metrics/train/baseline/metrics.json").exists()
-    assert not list((repo / "models").glob(".baseline*tmp*")), "a temporary file was left behind as output"
-    assert "train@baseline" in changed_stages(repo)
-    # Back to the committed params: only the killed trial's chain reruns (its evaluation because a .keras file
-    # records its save time, the summary because it shows training times), and, training being deterministic,
-    # it reproduces the committed metrics.
-    before = (repo / "metrics/baseline.json").read_bytes()
-    set_params(repo / "params.yaml", {"trials.baseline.epochs": epochs})
-    result = dvc("repro", cwd=repo)
-    assert ran_stages(result.stdout) == {"train@baseline", "evaluate@baseline", "summary"}
-    assert (repo / "metrics/baseline.json").read_bytes() == before
-    assert (repo / "models/baseline.keras").is_file()
-    assert changed_stages(repo) == set()
+# the BatchNorm recipe (full split, cosine schedule) and its test-time-flip evaluation, and the summary (it shows the
+# training times, so it reruns after any training). The other trials share these code paths.
+FORCED = ["synthesize", "prepare", "train@augmentation", "train@vgg_bn", "evaluate@vgg_bn", "summary"]
 
 
 def experiments(repo: Path) -> dict[str, dict]:
@@ -233,45 +97,193 @@ def experiments(repo: Path) -> dict[str, dict]:
     return found
 
 
-def test_queued_sweep_runs_two_jobs_in_parallel_and_every_run_shows_up(repo):
-    """The README's sweep: `dvc exp run --queue -S 'key=a,b'`, then `dvc queue start --jobs 2`."""
-    rates = [0.002, 0.003]
-    dvc("exp", "run", "--queue", "-S", f"trials.baseline.learning_rate={','.join(map(str, rates))}", cwd=repo)
-    dvc("queue", "start", "--jobs", "2", cwd=repo)
-    deadline = time.monotonic() + 900
-    while time.monotonic() < deadline:
-        status = dvc("queue", "status", cwd=repo).stdout
-        if not re.search(r"\b(Queued|Running)\b", status):
-            break
-        time.sleep(3)
-    dvc("queue", "stop", cwd=repo, check=False)
-    assert status.count("Success") == len(rates) and "Failed" not in status, status
-    runs = experiments(repo)
-    assert sorted(exp["params"]["trials"]["baseline"]["learning_rate"] for exp in runs.values()) == rates
-    # Each run has its own metrics (no run overwrote another's workspace).
-    losses = [exp["metrics"]["metrics/baseline.json"]["loss"] for exp in runs.values()]
-    assert len(set(losses)) == len(rates), losses
+class TestBuiltPipeline:
+    """Scenarios on a copy of the fully built tiny repository (one xdist scope: the build happens once)."""
+
+    def test_repro_writes_every_output_and_a_second_repro_does_nothing(self, repo):
+        test_size = read_json(repo / "metrics/prepare.json")["counts"]["after_undersampling"]["test"]["total"]
+        for trial in TRIALS:
+            assert (repo / "models" / f"{trial}.keras").is_file()
+            assert read_json(repo / "metrics" / f"{trial}.json")["test_size"] == test_size
+            assert (repo / "plots" / trial / "confusion.csv").is_file()
+        # The baseline (10 epochs on the tiny data) must beat chance clearly: always answering the majority class
+        # (happy) scores its share of the test set, 0.247, and a macro F1 of 0.057. Measured: 0.328 accuracy.
+        baseline = read_json(repo / "metrics" / "baseline.json")
+        majority = max(v["support"] for v in baseline["per_class"].values()) / baseline["test_size"]
+        assert baseline["accuracy"] >= majority + 0.04, baseline["accuracy"]
+        assert baseline["macro_avg"]["f1"] >= 0.15, baseline["macro_avg"]["f1"]
+        assert read_json(repo / "metrics/train/vgg16_features/metrics.json")["backbone_source"] == "random"
+        assert "metrics/summary.json" in run(["git", "ls-files"], cwd=repo).stdout
+        assert changed_stages(repo) == set()
+        second = dvc("repro", "prepare", cwd=repo)
+        assert ran_stages(second.stdout) == set()
+
+    @pytest.mark.parametrize(
+        ("module", "importers"),
+        [
+            ("emotion_lib/trials.py", {f"train@{t}" for t in TRIALS}),
+            ("emotion_lib/models.py", {"weights"} | {f"train@{t}" for t in TRIALS} | {f"evaluate@{t}" for t in TRIALS}),
+            ("emotion_lib/evaluation.py", {f"evaluate@{t}" for t in TRIALS}),
+        ],
+    )
+    def test_editing_a_module_reruns_exactly_the_stages_that_import_it(self, repo, module, importers):
+        with (repo / module).open("a") as handle:
+            handle.write("# an edit\n")
+        assert changed_stages(repo) == importers
+
+    def test_dropout_change_invalidates_exactly_the_trials_holding_dropout(self, repo):
+        # `dvc exp run -S model.dropout=0.3` reruns what `dvc status` lists after the same edit, then whatever
+        # consumes their outputs: vgg16_finetune (its dvc.yaml dep is models/vgg16_features.keras), the
+        # evaluations and the summary, as the real rerun in the next test shows for one trial.
+        set_params(repo / "params.yaml", {"model.dropout": 0.3})
+        assert changed_stages(repo) == {"train@dropout", "train@l2", "train@vgg16_features"}
+
+    def test_one_trial_change_shows_in_metrics_diff_for_that_trial_only(self, repo):
+        set_params(repo / "params.yaml", {"trials.l2.learning_rate": 0.01})
+        result = dvc("repro", cwd=repo)
+        assert ran_stages(result.stdout) == {"train@l2", "evaluate@l2", "summary"}
+        diff = read_json_text(dvc("metrics", "diff", "--json", cwd=repo).stdout)
+        changed = {path for path, metrics in diff.items()
+                   if any(v.get("diff") not in (0, None) for v in metrics.values())}
+        assert "metrics/l2.json" in changed
+        others = {f"metrics/{t}.json" for t in TRIALS if t != "l2"}
+        assert not changed & others
+        dvc("plots", "show", cwd=repo)
+        html = (repo / "dvc_plots/index.html").read_text()
+        for trial in TRIALS:
+            assert trial in html
+        # Metrics live in git, so a fresh clone with no DVC cache diffs two commits without pulling anything.
+        commit_all(repo, "l2 with a larger learning rate")
+        clone = repo.parent / "clone"
+        run(["git", "clone", "-q", str(repo), str(clone)], cwd=repo.parent)
+        assert not (clone / ".dvc/cache").exists()
+        cloned = read_json_text(dvc("metrics", "diff", "HEAD~1", "HEAD", "--json", cwd=clone).stdout)
+        assert "metrics/l2.json" in cloned
+        assert not set(cloned) & others
+
+    def test_forced_rerun_gives_byte_identical_outputs(self, repo):
+        # Every metrics file DVC tracks, the plot data beside them, and the models and arrays of the forced stages;
+        # timing.json holds wall-clock times on purpose.
+        tracked = [p for p in (repo / "metrics").rglob("*.json") if p.name != "timing.json"]
+        tracked += list((repo / "plots").rglob("*.csv"))
+        tracked += [repo / "models/augmentation.keras", repo / "models/vgg_bn.keras"]
+        tracked += list((repo / "data/prepared").glob("*.npz"))
+        assert len(tracked) > 20
+        before = {p: p.read_bytes() for p in sorted(tracked)}
+        result = dvc("repro", "-f", "-s", *FORCED, cwd=repo)
+        assert ran_stages(result.stdout) == set(FORCED)
+        for path, content in before.items():
+            assert path.read_bytes() == content, f"{path.relative_to(repo)} changed on a forced rerun"
+        # Byte-identical models (emotion_lib.models.save_model) leave evaluate@augmentation, which was not forced,
+        # up to date: a forced retraining reruns nothing downstream.
+        assert changed_stages(repo) == set()
+
+    def test_push_delete_pull_round_trip(self, repo, tmp_path):
+        remote = tmp_path / "remote"
+        dvc("remote", "add", "-d", "local", str(remote), cwd=repo)
+        dvc("push", cwd=repo)
+        shutil.rmtree(repo / ".dvc/cache")
+        for path in ["data/raw/synthetic", "data/prepared", "models"]:
+            shutil.rmtree(repo / path)
+        pulled = dvc("pull", cwd=repo)
+        assert "failed" not in pulled.stdout.lower()
+        assert changed_stages(repo) == set()
+        expected = (repo / "metrics/baseline.json").read_bytes()
+        run([sys.executable, "-m", "stages.evaluate", "baseline"], cwd=repo)
+        assert (repo / "metrics/baseline.json").read_bytes() == expected
 
 
-def test_experiments_travel_through_a_git_remote_and_a_dvc_remote(repo, tmp_path):
-    """Run an experiment here, `dvc exp push`; a fresh clone elsewhere `dvc exp pull`s it with its outputs."""
-    origin = tmp_path / "origin.git"
-    run(["git", "init", "-q", "--bare", str(origin)], cwd=tmp_path)
-    dvc("remote", "add", "-d", "storage", str(tmp_path / "storage"), cwd=repo)
-    commit_all(repo, "a shared DVC remote")
-    run(["git", "remote", "add", "origin", str(origin)], cwd=repo)
-    run(["git", "push", "-q", "origin", "HEAD:main"], cwd=repo)
-    dvc("exp", "run", "-n", "faster-baseline", "-S", "trials.baseline.learning_rate=0.002", cwd=repo)
-    local = experiments(repo)["faster-baseline"]["metrics"]["metrics/baseline.json"]
-    dvc("exp", "push", "origin", "faster-baseline", cwd=repo)
+class TestPreparedPipeline:
+    """Scenarios that need at most one trial's chain, on a copy of the prepared tiny repository (one xdist scope)."""
 
-    clone = tmp_path / "laptop"
-    run(["git", "clone", "-q", "-b", "main", str(origin), str(clone)], cwd=tmp_path)
-    dvc("exp", "pull", "origin", "faster-baseline", cwd=clone)
-    pulled = experiments(clone)
-    assert pulled["faster-baseline"]["metrics"]["metrics/baseline.json"] == local
-    assert pulled["faster-baseline"]["params"]["trials"]["baseline"]["learning_rate"] == 0.002
-    # The experiment's outputs came through the DVC remote: applying it restores its model without retraining.
-    dvc("exp", "apply", "faster-baseline", cwd=clone)
-    assert (clone / "models" / "baseline.keras").is_file()
-    assert read_json(clone / "metrics" / "baseline.json") == local
+    def test_val_fraction_experiment_reruns_prepare_and_changes_its_metrics(self, prepared):
+        before = (prepared / "metrics/prepare.json").read_text()
+        result = dvc("exp", "run", "prepare", "-S", "data.val_fraction=0.1", cwd=prepared)
+        assert ran_stages(result.stdout) == {"prepare"}
+        after = (prepared / "metrics/prepare.json").read_text()
+        assert after != before
+
+    def test_sigkill_mid_training_leaves_no_output_and_the_next_repro_recovers(self, prepared):
+        import yaml
+
+        repo, stage = prepared, "train@augmentation"
+        dvc("repro", stage, cwd=repo)
+        commit_all(repo, "augmentation trained")
+        outputs = [repo / "models/augmentation.keras", repo / "metrics/train/augmentation/metrics.json"]
+        before = {path: path.read_bytes() for path in outputs}
+        epochs = yaml.safe_load((repo / "params.yaml").read_text())["trials"]["augmentation"]["epochs"]
+        set_params(repo / "params.yaml", {"trials.augmentation.epochs": 500})
+        log = repo / "train.log"
+        with log.open("w") as handle:
+            process = subprocess.Popen([sys.executable, "-m", "dvc", "repro", stage], cwd=repo, env=env(),
+                                       stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
+        # Kill once training is under way: after the first epoch's progress line, with 499 epochs to go.
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and "/500 epochs" not in log.read_text() and process.poll() is None:
+            time.sleep(0.5)
+        time.sleep(2.0)
+        assert process.poll() is None, f"training ended before it could be killed:\n{log.read_text()}"
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        for path in outputs:
+            assert not path.exists(), f"{path.relative_to(repo)} left behind by a killed training"
+        assert not list((repo / "models").glob(".augmentation*tmp*")), "a temporary file was left behind as output"
+        assert stage in changed_stages(repo, stage)
+        # Back to the committed params: the killed stage reruns and, training being deterministic and the saved model
+        # free of timestamps, reproduces its committed outputs byte for byte.
+        set_params(repo / "params.yaml", {"trials.augmentation.epochs": epochs})
+        assert ran_stages(dvc("repro", stage, cwd=repo).stdout) == {stage}
+        for path, content in before.items():
+            assert path.read_bytes() == content, f"{path.relative_to(repo)} differs after the recovery"
+        assert changed_stages(repo, stage) == set()
+
+    def test_queued_sweep_runs_two_jobs_in_parallel_and_travels_to_a_fresh_clone(self, prepared, tmp_path):
+        """The README's sweep (`dvc exp run --queue -S 'key=a,b'`, `dvc queue start --jobs 2`), then `dvc exp push`:
+        a fresh clone elsewhere `dvc exp pull`s every run with its metrics and, through the DVC remote, its outputs.
+
+        The sweep targets one trial's evaluation, so each run trains one tiny trial instead of the whole study.
+        """
+        repo = prepared
+        origin = tmp_path / "origin.git"
+        run(["git", "init", "-q", "--bare", str(origin)], cwd=tmp_path)
+        dvc("remote", "add", "-d", "storage", str(tmp_path / "storage"), cwd=repo)
+        commit_all(repo, "a shared DVC remote")
+        run(["git", "remote", "add", "origin", str(origin)], cwd=repo)
+        run(["git", "push", "-q", "origin", "HEAD:main"], cwd=repo)
+        dvc("push", cwd=repo)  # the prepared data the experiments start from
+
+        rates = [0.002, 0.003]
+        dvc("exp", "run", "--queue", "evaluate@early_stopping",
+            "-S", f"trials.early_stopping.learning_rate={','.join(map(str, rates))}", cwd=repo)
+        dvc("queue", "start", "--jobs", "2", cwd=repo)
+        deadline = time.monotonic() + 900
+        while time.monotonic() < deadline:
+            status = dvc("queue", "status", cwd=repo).stdout
+            if not re.search(r"\b(Queued|Running)\b", status):
+                break
+            time.sleep(3)
+        dvc("queue", "stop", cwd=repo, check=False)
+        assert status.count("Success") == len(rates) and "Failed" not in status, status
+        runs = experiments(repo)
+        assert sorted(exp["params"]["trials"]["early_stopping"]["learning_rate"] for exp in runs.values()) == rates
+        # Each run has its own metrics (no run overwrote another's workspace).
+        losses = [exp["metrics"]["metrics/early_stopping.json"]["loss"] for exp in runs.values()]
+        assert len(set(losses)) == len(rates), losses
+
+        dvc("exp", "push", "origin", *runs, cwd=repo)
+        clone = tmp_path / "laptop"
+        run(["git", "clone", "-q", "-b", "main", str(origin), str(clone)], cwd=tmp_path)
+        dvc("exp", "pull", "origin", *runs, cwd=clone)
+        pulled = {name: found["metrics"] for name, found in experiments(clone).items()}
+        assert pulled == {name: found["metrics"] for name, found in runs.items()}
+        # The outputs came through the DVC remote: on a branch of one run, its evaluation chain checks out complete
+        # and up to date, with nothing to retrain. (`dvc exp apply` would also try the outputs of the stages no run
+        # made, and fail.)
+        name = next(iter(runs))
+        dvc("exp", "branch", name, "swept", cwd=clone)
+        run(["git", "checkout", "-q", "swept"], cwd=clone)
+        dvc("checkout", "--with-deps", "evaluate@early_stopping", cwd=clone)
+        assert (clone / "models" / "early_stopping.keras").is_file()
+        assert changed_stages(clone, "--with-deps", "evaluate@early_stopping") == set()
+        metrics = runs[name]["metrics"]["metrics/early_stopping.json"]
+        assert read_json(clone / "metrics" / "early_stopping.json") == metrics

@@ -18,10 +18,6 @@ def test_real_params_load(repo_root):
     assert config.trial("l2").block_dropout == pytest.approx(0.2)
 
 
-def _edit(params: dict, dotted: str, value) -> dict:
-    return edited(params, {dotted: value})
-
-
 @pytest.mark.parametrize(
     ("key", "value", "expected"),
     [
@@ -56,7 +52,7 @@ def _edit(params: dict, dotted: str, value) -> dict:
 )
 def test_bad_values_name_the_key(real_params, key, value, expected):
     with pytest.raises(UserError) as info:
-        config_from_dict(_edit(real_params, key, value))
+        config_from_dict(edited(real_params, {key: value}))
     message = str(info.value)
     assert expected in message
     assert "\n" not in message
@@ -69,7 +65,7 @@ def test_same_padding_allows_small_inputs(real_params):
 
 def test_valid_padding_error_suggests_same_padding(real_params):
     with pytest.raises(UserError, match="model.padding: same"):
-        config_from_dict(_edit(real_params, "model.image_size", 64))
+        config_from_dict(edited(real_params, {"model.image_size": 64}))
 
 
 @pytest.mark.parametrize(
@@ -84,7 +80,7 @@ def test_valid_padding_error_suggests_same_padding(real_params):
 )
 def test_unknown_key_suggests_nearest(real_params, key, suggestion):
     with pytest.raises(UserError) as info:
-        config_from_dict(_edit(real_params, key, 1))
+        config_from_dict(edited(real_params, {key: 1}))
     assert f"{key}: unknown key" in str(info.value)
     assert f"did you mean '{suggestion}'" in str(info.value)
 
@@ -97,7 +93,7 @@ def test_unknown_trial_suggests_nearest(real_params):
 
 def test_finetune_cannot_redefine_inherited_architecture(real_params):
     with pytest.raises(UserError, match="trials.vgg16_finetune.augmentation"):
-        config_from_dict(_edit(real_params, "trials.vgg16_finetune.augmentation", True))
+        config_from_dict(edited(real_params, {"trials.vgg16_finetune.augmentation": True}))
 
 
 def test_missing_and_malformed_params_files(tmp_path):

@@ -32,10 +32,6 @@ def real_params() -> dict:
     return yaml.safe_load((REPO_ROOT / "params.yaml").read_text())
 
 
-def _edit(params: dict, dotted: str, value) -> dict:
-    return edited(params, {dotted: value})
-
-
 def tiny_vgg_bn_run(**overrides) -> TrialRun:
     """The real params' vgg_bn trial, shrunk: widths [4, 8], dense 8, batch 16, 2 epochs."""
     config = config_from_dict(edited(yaml.safe_load((REPO_ROOT / "params.yaml").read_text()), {
@@ -82,20 +78,20 @@ def test_vgg_bn_reads_its_own_batch_and_class_weight_never_the_seed_model_keys(r
 )
 def test_bad_recipe_values_name_the_key(real_params, key, value, expected):
     with pytest.raises(UserError) as info:
-        config_from_dict(_edit(real_params, key, value))
+        config_from_dict(edited(real_params, {key: value}))
     assert expected in str(info.value)
 
 
 def test_a_schedule_and_reduce_lr_are_refused_together(real_params):
     with pytest.raises(UserError, match="trials.vgg_bn.schedule"):
-        config_from_dict(_edit(real_params, "train.reduce_lr.enabled", True))
+        config_from_dict(edited(real_params, {"train.reduce_lr.enabled": True}))
 
 
 def test_test_time_flip_is_read_per_trial(real_params):
     config = config_from_dict(real_params)
     assert config.test_time_flip("vgg_bn") is True and config.test_time_flip("baseline") is False
     assert stage_param_keys(config, "evaluate", "vgg_bn") == ["evaluate.test_time_flip.vgg_bn"]
-    flipped = config_from_dict(_edit(real_params, "evaluate.test_time_flip.vgg_bn", False))
+    flipped = config_from_dict(edited(real_params, {"evaluate.test_time_flip.vgg_bn": False}))
     assert flipped.test_time_flip("vgg_bn") is False
 
 

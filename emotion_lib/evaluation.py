@@ -245,11 +245,17 @@ def predict_probabilities(model: Any, images: np.ndarray, *, batch_size: int = 6
     ``test_time_flip`` the result is the mean of the probabilities for each image and for its mirror image
     (faces are left-right symmetric in expression; the models train on flipped copies).
     """
-    probabilities = _predict_once(model, images, batch_size)
-    if test_time_flip:
-        mirrored = np.ascontiguousarray(images[:, :, ::-1])
-        probabilities = (probabilities + _predict_once(model, mirrored, batch_size)) / 2
-    return probabilities
+    plain, mirrored = _predict_with_mirror(model, images, batch_size, test_time_flip)
+    return plain if mirrored is None else (plain + mirrored) / 2
+
+
+def _predict_with_mirror(model: Any, images: np.ndarray, batch_size: int,
+                         mirror: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    """The probabilities for ``images`` and, when ``mirror``, for their left-right mirror images."""
+    plain = _predict_once(model, images, batch_size)
+    if not mirror:
+        return plain, None
+    return plain, _predict_once(model, np.ascontiguousarray(images[:, :, ::-1]), batch_size)
 
 
 def _predict_once(model: Any, images: np.ndarray, batch_size: int) -> np.ndarray:
@@ -380,7 +386,8 @@ def evaluate_model(
 ) -> dict:
     """Evaluate the saved model of ``trial`` on the prepared test set and write all evaluation outputs.
 
-    ``test_time_flip`` averages each image's prediction with its mirror image's (recorded in the metrics).
+    ``test_time_flip`` averages each image's prediction with its mirror image's (recorded in the metrics as
+    ``test_time_flip``, with the unaveraged ``accuracy_without_flip`` and ``macro_f1_without_flip`` beside).
 
     Loads ``model_path`` with :func:`emotion_lib.models.load_model` (Keras safe mode), reads
     ``data_dir/test.npz`` and ``data_dir/meta.json``, predicts in batches of
@@ -404,9 +411,14 @@ def evaluate_model(
             f"emotions; re-train it on the current data with `dvc repro train@{trial}`"
         )
 
-    probabilities = predict_probabilities(model, images, batch_size=batch_size, test_time_flip=test_time_flip)
+    plain, mirrored = _predict_with_mirror(model, images, batch_size, test_time_flip)
+    probabilities = plain if mirrored is None else (plain + mirrored) / 2
     loss = sparse_categorical_crossentropy(labels, probabilities)
     extra = {**(extra or {}), "test_time_flip": bool(test_time_flip)}
+    if mirrored is not None:
+        # The single-pass figures beside the averaged ones, so every flip-averaged run measures what the flip adds.
+        single = compute_metrics(y_true=labels, probabilities=plain, emotions=emotions, loss=None)
+        extra.update(accuracy_without_flip=single["accuracy"], macro_f1_without_flip=single["macro_avg"]["f1"])
     return write_evaluation_outputs(
         y_true=labels,
         probabilities=probabilities,

@@ -46,7 +46,7 @@ import tensorflow as tf
 from emotion_lib.atomic import atomic_dir, atomic_file, write_json
 from emotion_lib.config import CLASS_WEIGHT_MODES, TrialRun
 from emotion_lib.errors import UserError
-from emotion_lib.inputs import input_geometry, load_split, make_dataset
+from emotion_lib.inputs import input_geometry, load_split, make_dataset, without_autotune
 from emotion_lib.models import SmoothedSparseCrossentropy, save_model
 from emotion_lib.progress import EpochProgress, PredictProgress
 
@@ -555,7 +555,7 @@ def make_feature_dataset(
     dataset = tf.data.Dataset.from_tensor_slices((features, labels.astype(np.int64))).cache()
     if shuffle:
         dataset = dataset.shuffle(len(features), seed=seed, reshuffle_each_iteration=True)
-    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    return without_autotune(dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE))
 
 
 def _final_summary(

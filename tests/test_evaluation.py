@@ -204,3 +204,9 @@ def test_test_time_flip_averages_the_image_and_its_mirror(tmp_path: Path, tiny_m
         assert written[flip]["test_time_flip"] is flip
     expected = float(np.mean(averaged.argmax(axis=1) == labels))
     assert written[True]["accuracy"] == pytest.approx(expected, abs=1e-6)
+    # The flip-averaged run also records the single pass it averaged, which is the flip-off run's result.
+    single = float(np.mean(plain.argmax(axis=1) == labels))
+    assert written[True]["accuracy_without_flip"] == pytest.approx(single, abs=1e-6)
+    assert written[True]["accuracy_without_flip"] == written[False]["accuracy"]
+    assert written[True]["macro_f1_without_flip"] == written[False]["macro_avg"]["f1"]
+    assert "accuracy_without_flip" not in written[False]

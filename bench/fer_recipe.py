@@ -4,7 +4,7 @@ Each ``--run NAME:KEY=VALUE,...`` trains ``train@vgg_bn`` and evaluates it in a
 fresh copy of this repository (no outputs, no DVC cache) with ``data.raw_dir``
 pointed at the given folder, params at their defaults plus ``-S`` overrides plus
 the run's own; prepare runs once and is shared.  Per run it prints the test
-accuracy and macro F1 (with and without test-time flip averaging), epochs,
+accuracy and macro F1 (and, when the trial flip-averages, the single pass's too), epochs,
 training seconds and images per second, beside the CPU.  ``--precision`` first
 measures training images/second of the recipe's model per precision on random
 data.  Usage::
@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import re
 import shutil
 import sys
 import tempfile
@@ -70,7 +71,8 @@ def precision_speed(precisions: list[str], steps: int = 40, batch_size: int = 64
 def parse_run(text: str) -> tuple[str, dict]:
     name, _, settings = text.partition(":")
     overrides = {}
-    for item in filter(None, settings.split(",")):
+    # Commas inside brackets belong to a list value (trials.vgg_bn.widths=[16,32,64,128]).
+    for item in filter(None, re.split(r",(?![^\[]*\])", settings)):
         key, _, value = item.partition("=")
         overrides[key] = yaml.safe_load(value)
     return name or "default", overrides
@@ -82,13 +84,16 @@ def report(repo: Path, name: str, seconds: dict[str, float]) -> dict:
     timing = json.loads((repo / "metrics" / "train" / "vgg_bn" / "timing.json").read_text())
     row = {
         "run": name, "accuracy": metrics["accuracy"], "macro_f1": metrics["macro_avg"]["f1"],
-        "test_time_flip": metrics["test_time_flip"], "epochs": train["epochs_run"],
+        "test_time_flip": metrics["test_time_flip"], "accuracy_without_flip": metrics.get("accuracy_without_flip"),
+        "macro_f1_without_flip": metrics.get("macro_f1_without_flip"), "epochs": train["epochs_run"],
         "train_seconds": timing["train_seconds"], "images_per_second": timing["train_images_per_second"],
         "train_images": timing["train_images"], "precision": train["precision"],
         "stage_seconds": seconds.get("train@vgg_bn"),
     }
+    single = ("" if row["accuracy_without_flip"] is None else
+              f"; without it {row['accuracy_without_flip']:.4f} / {row['macro_f1_without_flip']:.4f}")
     print(f"{name:20s} accuracy {row['accuracy']:.4f}  macro F1 {row['macro_f1']:.4f}  "
-          f"(test-time flip {'on' if row['test_time_flip'] else 'off'})  {row['epochs']} epochs of "
+          f"(test-time flip {'on' if row['test_time_flip'] else 'off'}{single})  {row['epochs']} epochs of "
           f"{row['train_images']} images in {row['train_seconds'] / 60:.1f} min ({row['images_per_second']:.0f} img/s, "
           f"{row['precision']})", flush=True)
     return row

@@ -3,8 +3,8 @@
 The copy holds the pipeline and params but no outputs and no DVC cache, so every
 stage runs, exactly as on a fresh clone.  In the same run it measures this
 machine's baseline training speed (``bench/throughput.py``'s baseline, img/s)
-and prints the run's cost in baseline image-equivalents (wall seconds x that
-speed), which compares across CPUs: the budget is 63,000 (15 minutes on the
+before and after the repro and prints the run's cost in baseline image-equivalents
+(wall seconds x the mean speed), which compares across CPUs: the budget is 63,000 (15 minutes on the
 slowest CPU seen, 70 img/s).  Usage:
 
     python bench/repro_time.py                 # the default params.yaml
@@ -72,7 +72,8 @@ def main() -> None:
     if args.in_place:
         if args.tiny or args.set:
             sys.exit("error: --in-place runs this repository's own params; drop --tiny and -S")
-        report(*timed_repro(Path(__file__).resolve().parents[1], echo=True), tiny=False)
+        before = measured_speed("before")
+        report(*timed_repro(Path(__file__).resolve().parents[1], echo=True), tiny=False, speed_before=before)
         return
 
     workdir = Path(tempfile.mkdtemp(prefix="repro-time-"))
@@ -87,25 +88,40 @@ def main() -> None:
     if overrides:
         set_params(repo / "params.yaml", overrides)
 
-    report(*timed_repro(repo), tiny=args.tiny)
+    before = measured_speed("before")
+    report(*timed_repro(repo), tiny=args.tiny, speed_before=before)
     if args.keep:
         print(f"kept: {repo}")
     else:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def report(seconds: dict[str, float], total: float, tiny: bool) -> None:
-    """Print the per-stage wall times, then measure the baseline speed now and print the cost against the budget."""
+def measured_speed(when: str) -> float:
+    """This machine's baseline training speed now (img/s), printed as it is measured."""
+    speed = baseline_images_per_second()
+    print(f"baseline training speed (bench/throughput.py baseline), {when} the run: {speed:.0f} img/s", flush=True)
+    return speed
+
+
+def report(seconds: dict[str, float], total: float, tiny: bool, speed_before: float) -> None:
+    """Print the per-stage wall times and the run's cost against the budget.
+
+    The baseline speed is measured before and after the run and the cost uses their mean: some machines'
+    speed swings twofold within minutes (a shared host), and one measurement then misstates the cost.
+    """
     print(f"{'stage':28s} {'seconds':>8s}")
     for name, stage_total in seconds.items():
         print(f"{name:28s} {stage_total:8.1f}")
     print(f"{'total (dvc repro)':28s} {total:8.1f}  ({total / 60:.1f} min){' [tiny params]' if tiny else ''}")
-    speed = baseline_images_per_second()
+    speed_after = measured_speed("after")
+    speed = (speed_before + speed_after) / 2
     cost = total * speed
     print(f"CPU: {cpu_description()}")
-    print(f"baseline training speed (bench/throughput.py baseline, measured now): {speed:.0f} img/s")
-    print(f"cost: {total:.0f} s x {speed:.0f} img/s = {cost:,.0f} baseline image-equivalents "
+    print(f"cost: {total:.0f} s x {speed:.0f} img/s (mean of {speed_before:.0f} and {speed_after:.0f}) = "
+          f"{cost:,.0f} baseline image-equivalents "
           f"(budget {BUDGET_IMAGE_EQUIVALENTS:,}: {'within' if cost <= BUDGET_IMAGE_EQUIVALENTS else 'OVER'})")
+    if max(speed_before, speed_after) > 1.25 * min(speed_before, speed_after):
+        print("warning: the machine's speed changed by more than 25 % during the run; measure again to settle it")
 
 
 if __name__ == "__main__":

@@ -46,6 +46,7 @@ def precision_speed(precisions: list[str], steps: int = 40, batch_size: int = 64
     import tensorflow as tf
 
     from emotion_lib.config import load_config
+    from emotion_lib.inputs import without_autotune
     from emotion_lib.models import build_model
     from emotion_lib.precision import dtype_policy
     from emotion_lib.training import _compile, make_optimizer
@@ -53,7 +54,8 @@ def precision_speed(precisions: list[str], steps: int = 40, batch_size: int = 64
     run = load_config(REPO_ROOT / "params.yaml").trial_run("vgg_bn")
     images = np.random.default_rng(0).integers(0, 256, (batch_size * 8, 48, 48, 1)).astype("float32")
     labels = np.random.default_rng(1).integers(0, 7, batch_size * 8)
-    dataset = tf.data.Dataset.from_tensor_slices((images, labels)).batch(batch_size).cache().repeat()
+    # Without autotuning, as in training: its thread's timed sleep would round each timed `fit` up to 10.24 * 2^k s.
+    dataset = without_autotune(tf.data.Dataset.from_tensor_slices((images, labels)).batch(batch_size).cache().repeat())
     speeds = {}
     for precision in precisions:
         with dtype_policy(precision):

@@ -18,26 +18,19 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.machine import cpu_description  # noqa: E402
-from bench.repro_time import BUDGET_IMAGE_EQUIVALENTS, measured_speed  # noqa: E402
+from bench.repro_time import measured_speed, print_cost  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def main(argv: list[str]) -> int:
     extra = argv[argv.index("--") + 1:] if "--" in argv else []
-    print(f"CPU: {cpu_description()}", flush=True)
     before = measured_speed("before")
     start = time.perf_counter()
     code = subprocess.call([sys.executable, "-m", "pytest", "-q", "--durations=15", *extra], cwd=REPO_ROOT)
     seconds = time.perf_counter() - start
-    after = measured_speed("after")
-    speed = (before + after) / 2
-    cost = seconds * speed
     print(f"suite: {seconds:.0f} s ({seconds / 60:.1f} min), exit status {code}")
-    print(f"cost: {seconds:.0f} s x {speed:.0f} img/s (mean of {before:.0f} and {after:.0f}) = {cost:,.0f} baseline "
-          f"image-equivalents, {cost / 70 / 60:.1f} min at 70 img/s (goal 15 min: "
-          f"{'within' if cost <= BUDGET_IMAGE_EQUIVALENTS else 'OVER'})")
+    print_cost(seconds, before)
     return code
 
 

@@ -495,15 +495,15 @@ def _run(args: argparse.Namespace) -> None:
         trial = model_path.stem
         print(message, file=sys.stderr)
     model = load_classifier(model_path, settings.emotions, trial)
-    args.test_time_flip, why = use_test_time_flip(args.test_time_flip, model_path, settings)
-    if args.test_time_flip:
+    test_time_flip, why = use_test_time_flip(args.test_time_flip, model_path, settings)
+    if test_time_flip:
         print(f"test-time flip: on ({why}): each face is scored as the mean of it and its mirror image",
               file=sys.stderr)
     detector = None if args.no_detect else faces.FaceDetector()
     for problem in problems:
         print(f"error: {problem}", file=sys.stderr)
     try:
-        failed = len(problems) + _predict_all(files, model, detector, settings, args)
+        failed = len(problems) + _predict_all(files, model, detector, settings, args, test_time_flip)
     except KeyboardInterrupt:
         done = f"{args.output} was not written" if args.output else "stdout holds the images done so far"
         print(f"error: interrupted; {done}", file=sys.stderr)
@@ -517,7 +517,7 @@ def _run(args: argparse.Namespace) -> None:
 
 
 def _predict_all(files: list[InputFile], model: Any, detector: faces.FaceDetector | None, settings: Settings,
-                 args: argparse.Namespace) -> int:
+                 args: argparse.Namespace, test_time_flip: bool) -> int:
     """Predict, write every record, annotate; return the number of images that could not be read."""
     progress = Progress(len(files))
     names = AnnotationNames(args.annotate) if args.annotate is not None else None
@@ -526,7 +526,7 @@ def _predict_all(files: list[InputFile], model: Any, detector: faces.FaceDetecto
         for item, result, image in predict_files(files, model, detector=detector, image_size=settings.image_size,
                                                  batch_size=args.batch_size, emotions=settings.emotions,
                                                  keep_images=names is not None,
-                                                 test_time_flip=args.test_time_flip):
+                                                 test_time_flip=test_time_flip):
             writer.write(result)
             if result.error:
                 failed += 1

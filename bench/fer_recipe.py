@@ -49,7 +49,7 @@ def precision_speed(precisions: list[str], steps: int = 40, batch_size: int = 64
     from emotion_lib.inputs import without_autotune
     from emotion_lib.models import build_model
     from emotion_lib.precision import dtype_policy
-    from emotion_lib.training import _compile, make_optimizer
+    from emotion_lib.training import compile_model, make_optimizer
 
     run = load_config(REPO_ROOT / "params.yaml").trial_run("vgg_bn")
     images = np.random.default_rng(0).integers(0, 256, (batch_size * 8, 48, 48, 1)).astype("float32")
@@ -60,7 +60,7 @@ def precision_speed(precisions: list[str], steps: int = 40, batch_size: int = 64
     for precision in precisions:
         with dtype_policy(precision):
             model = build_model(**dataclasses.asdict(run.architecture), num_classes=7, seed=0)
-            _compile(model, make_optimizer(run, steps), run.label_smoothing)
+            compile_model(model, make_optimizer(run, steps), run.label_smoothing)
             model.fit(dataset, steps_per_epoch=5, epochs=1, verbose=0)  # tracing and warm-up
             start = time.perf_counter()
             model.fit(dataset, steps_per_epoch=steps, epochs=1, verbose=0)

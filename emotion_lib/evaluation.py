@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -216,22 +215,14 @@ def _backbone_note(extra: Mapping[str, Any] | None) -> str | None:
 
 def _load_test_set(data_dir: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Read ``test.npz`` and the emotion names of ``meta.json`` from the prepared data directory."""
-    from emotion_lib.inputs import load_split
+    from emotion_lib.inputs import load_split, read_emotions
 
     images, labels = load_split(data_dir, "test")
-    meta_path = data_dir / "meta.json"
-    if not meta_path.is_file():
-        raise UserError(f"{meta_path} not found: prepare the data first (run `dvc repro prepare`)")
-    try:
-        meta = json.loads(meta_path.read_text())
-    except json.JSONDecodeError as exc:
-        raise UserError(f"{meta_path} is not valid JSON ({exc}); re-run `dvc repro prepare`") from exc
-    emotions = meta.get("emotions") if isinstance(meta, dict) else None
-    if not isinstance(emotions, list) or not all(isinstance(e, str) for e in emotions) or len(emotions) < 2:
-        raise UserError(f"{meta_path} must contain an 'emotions' list of class names; re-run `dvc repro prepare`")
+    emotions = read_emotions(data_dir)
     if labels.min() < 0 or labels.max() >= len(emotions):
         raise UserError(
-            f"{data_dir / 'test.npz'}: labels outside 0..{len(emotions) - 1} for the emotions in {meta_path}"
+            f"{data_dir / 'test.npz'}: labels outside 0..{len(emotions) - 1} for the emotions in "
+            f"{data_dir / 'meta.json'}"
         )
     return images, labels, emotions
 
@@ -245,17 +236,20 @@ def predict_probabilities(model: Any, images: np.ndarray, *, batch_size: int = 6
     ``test_time_flip`` the result is the mean of the probabilities for each image and for its mirror image
     (faces are left-right symmetric in expression; the models train on flipped copies).
     """
-    plain, mirrored = _predict_with_mirror(model, images, batch_size, test_time_flip)
-    return plain if mirrored is None else (plain + mirrored) / 2
+    return _predict_flip_averaged(model, images, batch_size, test_time_flip)[0]
 
 
-def _predict_with_mirror(model: Any, images: np.ndarray, batch_size: int,
-                         mirror: bool) -> tuple[np.ndarray, np.ndarray | None]:
-    """The probabilities for ``images`` and, when ``mirror``, for their left-right mirror images."""
+def _predict_flip_averaged(model: Any, images: np.ndarray, batch_size: int,
+                           flip: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    """The probabilities for ``images`` (with ``flip``, averaged with their mirror images') and the single pass's.
+
+    The single pass is returned only with ``flip`` (otherwise it is the first result, and None is returned).
+    """
     plain = _predict_once(model, images, batch_size)
-    if not mirror:
+    if not flip:
         return plain, None
-    return plain, _predict_once(model, np.ascontiguousarray(images[:, :, ::-1]), batch_size)
+    mirrored = _predict_once(model, np.ascontiguousarray(images[:, :, ::-1]), batch_size)
+    return (plain + mirrored) / 2, plain
 
 
 def _predict_once(model: Any, images: np.ndarray, batch_size: int) -> np.ndarray:
@@ -411,13 +405,12 @@ def evaluate_model(
             f"emotions; re-train it on the current data with `dvc repro train@{trial}`"
         )
 
-    plain, mirrored = _predict_with_mirror(model, images, batch_size, test_time_flip)
-    probabilities = plain if mirrored is None else (plain + mirrored) / 2
+    probabilities, single_pass = _predict_flip_averaged(model, images, batch_size, test_time_flip)
     loss = sparse_categorical_crossentropy(labels, probabilities)
     extra = {**(extra or {}), "test_time_flip": bool(test_time_flip)}
-    if mirrored is not None:
+    if single_pass is not None:
         # The single-pass figures beside the averaged ones, so every flip-averaged run measures what the flip adds.
-        single = compute_metrics(y_true=labels, probabilities=plain, emotions=emotions, loss=None)
+        single = compute_metrics(y_true=labels, probabilities=single_pass, emotions=emotions, loss=None)
         extra.update(accuracy_without_flip=single["accuracy"], macro_f1_without_flip=single["macro_avg"]["f1"])
     return write_evaluation_outputs(
         y_true=labels,

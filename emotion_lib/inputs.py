@@ -11,11 +11,13 @@ scored and applied on exactly the pixels it was trained on:
    input).
 
 Scaling (1/255, or VGG16's mean subtraction) is the model's own first layer.
-The prepared arrays come from ``data/prepared/<split>.npz`` (:func:`load_split`).
+The prepared arrays come from ``data/prepared/<split>.npz`` (:func:`load_split`), the class names from
+``data/prepared/meta.json`` (:func:`read_emotions`).
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -53,6 +55,21 @@ def load_split(data_dir: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
     if images.shape[0] == 0:
         raise UserError(f"{path} holds no images; check the data.* params and re-run `dvc repro prepare`")
     return images, labels.astype(np.int64)
+
+
+def read_emotions(data_dir: Path) -> list[str]:
+    """The class names, in label order, that prepare recorded in ``data_dir/meta.json``."""
+    meta_path = Path(data_dir) / "meta.json"
+    if not meta_path.is_file():
+        raise UserError(f"{meta_path} not found: prepare the data first (run `dvc repro prepare`)")
+    try:
+        meta = json.loads(meta_path.read_text())
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{meta_path} is not valid JSON ({exc}); re-run `dvc repro prepare`") from exc
+    emotions = meta.get("emotions") if isinstance(meta, dict) else None
+    if not isinstance(emotions, list) or not all(isinstance(e, str) for e in emotions) or len(emotions) < 2:
+        raise UserError(f"{meta_path} must contain an 'emotions' list of class names; re-run `dvc repro prepare`")
+    return emotions
 
 
 def input_geometry(model) -> tuple[int, int]:

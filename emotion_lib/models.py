@@ -15,6 +15,9 @@ by name instead of by Keras' auto-generated counters.
 
 from __future__ import annotations
 
+import json
+import re
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -437,9 +440,6 @@ def save_model(model: keras.Model, path: str | Path) -> None:
     ``evaluate@<trial>`` does not rerun after a forced ``train@<trial>``.
     Written in place: callers wrap it in ``atomic_file``.
     """
-    import json
-    import zipfile
-
     path = Path(path)
     model.save(path)
     with zipfile.ZipFile(path) as archive:
@@ -465,8 +465,6 @@ def _renumber_shared_objects(config_json: bytes) -> bytes:
     tell the loader which entries are one shared object, which a consistent
     renumbering keeps.
     """
-    import re
-
     numbers: dict[bytes, int] = {}
 
     def renumber(match: re.Match) -> bytes:

@@ -50,6 +50,13 @@ def machine_precision(mode: str) -> str:
     return resolve_precision(mode, gpus=len(tf.config.list_physical_devices("GPU")), flags=cpu_flags())
 
 
+def onednn_enabled() -> bool:
+    """Whether TensorFlow runs its oneDNN CPU kernels in this process (see ``emotion_lib/__init__.py``)."""
+    from tensorflow.python.util import _pywrap_util_port  # the flag TensorFlow itself reads; no public API
+
+    return bool(_pywrap_util_port.IsMklEnabled())
+
+
 @contextlib.contextmanager
 def dtype_policy(policy: str) -> Iterator[None]:
     """Build and train under Keras' global dtype ``policy``; the previous policy is restored afterwards."""

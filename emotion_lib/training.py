@@ -46,7 +46,7 @@ import tensorflow as tf
 from emotion_lib.atomic import atomic_dir, atomic_file, write_json
 from emotion_lib.config import CLASS_WEIGHT_MODES, TrialRun
 from emotion_lib.errors import UserError
-from emotion_lib.inputs import input_geometry, load_split, make_dataset, without_autotune
+from emotion_lib.inputs import input_geometry, load_split, make_dataset, read_emotions, without_autotune
 from emotion_lib.models import SmoothedSparseCrossentropy, save_model
 from emotion_lib.progress import EpochProgress, PredictProgress
 
@@ -348,7 +348,8 @@ class _LogLearningRate(keras.callbacks.Callback):
             logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
 
 
-def _compile(model: keras.Model, optimizer: keras.optimizers.Optimizer, label_smoothing: float = 0.0) -> None:
+def compile_model(model: keras.Model, optimizer: keras.optimizers.Optimizer, label_smoothing: float = 0.0) -> None:
+    """Compile ``model`` as every trial trains: cross-entropy (label-smoothed when > 0) and accuracy."""
     loss = ("sparse_categorical_crossentropy" if label_smoothing == 0 else
             SmoothedSparseCrossentropy(label_smoothing, num_classes=int(model.output_shape[-1])))
     model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
@@ -395,9 +396,9 @@ def _check_labels(labels: np.ndarray, num_classes: int, data_dir: Path, split: s
 def _check_meta(data_dir: Path, num_classes: int) -> None:
     meta_path = Path(data_dir) / "meta.json"
     if not meta_path.is_file():
-        return
-    emotions = json.loads(meta_path.read_text()).get("emotions")
-    if emotions is not None and len(emotions) != num_classes:
+        return  # arrays written by hand (tests, notebooks) may come without class names
+    emotions = read_emotions(data_dir)
+    if len(emotions) != num_classes:
         raise UserError(
             f"{meta_path} lists {len(emotions)} emotions but the model has {num_classes} outputs: "
             "build the model with num_classes = len(emotions)"
@@ -481,7 +482,7 @@ def train_trial(
         # DVCLive logs before the progress line, so the line is printed when the epoch's logs are complete.
         callbacks.insert(len(callbacks) - 1, DVCLiveCallback(live=live))
         steps_per_epoch = math.ceil(len(data.train_labels) / run.batch_size)
-        _compile(plan.fit_model, make_optimizer(run, steps_per_epoch), run.label_smoothing)
+        compile_model(plan.fit_model, make_optimizer(run, steps_per_epoch), run.label_smoothing)
         start = time.perf_counter()
         history = plan.fit_model.fit(
             plan.train_data,
@@ -496,7 +497,7 @@ def train_trial(
         train_seconds = time.perf_counter() - start
         if plan.fit_model is not model:
             # The full model shares the suffix's layers and optimizer, so it saves exactly like the uncached path.
-            _compile(model, plan.fit_model.optimizer, run.label_smoothing)
+            compile_model(model, plan.fit_model.optimizer, run.label_smoothing)
         saved = early_stopping.best_epoch if early_stopping is not None else len(history["loss"]) - 1
         summary = _final_summary(run, history, saved, model, plan, extra_metrics)
         _write_summary(live, history, saved, summary)

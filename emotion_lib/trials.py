@@ -8,11 +8,9 @@ params.yaml into a ``TrialRun``, and tests run real trials with a shrunk one.
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 
 from emotion_lib.config import TrialRun
-from emotion_lib.errors import UserError
 
 
 def run_trial(run: TrialRun, *, data_dir: Path, model_path: Path, live_dir: Path, models_dir: Path = Path("models"),
@@ -24,7 +22,7 @@ def run_trial(run: TrialRun, *, data_dir: Path, model_path: Path, live_dir: Path
     """
     # TensorFlow is imported here, not at module level, so `--help` and config errors stay instant.
     from emotion_lib import training
-    from emotion_lib.precision import dtype_policy, machine_precision
+    from emotion_lib.precision import dtype_policy, machine_precision, onednn_enabled
 
     training.set_global_determinism(run.seed)
     policy = machine_precision(run.precision)
@@ -32,14 +30,15 @@ def run_trial(run: TrialRun, *, data_dir: Path, model_path: Path, live_dir: Path
     # and its layers under the dtype policy they compute in.
     with dtype_policy(policy), training.distribution_strategy(run.distribute).scope():
         return _build_and_train(run, data_dir=data_dir, model_path=model_path, live_dir=live_dir,
-                                models_dir=models_dir, weights_dir=weights_dir, precision=policy)
+                                models_dir=models_dir, weights_dir=weights_dir, precision=policy,
+                                onednn=onednn_enabled())
 
 
 def _build_and_train(run: TrialRun, *, data_dir: Path, model_path: Path, live_dir: Path, models_dir: Path,
-                     weights_dir: Path | None, precision: str) -> dict:
+                     weights_dir: Path | None, precision: str, onednn: bool) -> dict:
     from emotion_lib import models, pretrained, training
 
-    extra: dict = {"backbone": run.backbone, "precision": precision, "train_split": run.train_split}
+    extra: dict = {"backbone": run.backbone, "precision": precision, "onednn": onednn, "train_split": run.train_split}
     if run.backbone == "vgg16" and weights_dir is None:
         raise ValueError("weights_dir is required for a vgg16 trial")
     if run.init_from is not None:
@@ -65,7 +64,6 @@ def _build_and_train(run: TrialRun, *, data_dir: Path, model_path: Path, live_di
 
 
 def _num_classes(data_dir: Path) -> int:
-    meta_path = Path(data_dir) / "meta.json"
-    if not meta_path.is_file():
-        raise UserError(f"{meta_path}: missing; run `dvc repro prepare` first")
-    return len(json.loads(meta_path.read_text())["emotions"])
+    from emotion_lib.inputs import read_emotions
+
+    return len(read_emotions(data_dir))

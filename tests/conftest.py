@@ -9,6 +9,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+# Before any test module imports TensorFlow: the library chooses TensorFlow's CPU kernels on import, so in-process
+# tests compute with the same kernels as the stages do.
+import emotion_lib  # noqa: F401
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 # Keep TensorFlow quiet and single-threaded-deterministic in every test process and its children.

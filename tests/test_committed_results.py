@@ -32,3 +32,5 @@ def test_vgg_bn_beats_every_seed_trial_on_the_default_data():
     assert {"accuracy_without_flip", "macro_f1_without_flip"} <= set(metrics)
     train = json.loads((REPO_ROOT / "metrics/train/vgg_bn/metrics.json").read_text())
     assert train["train_split"] == "full" and train["precision"] in ("float32", "mixed_bfloat16")
+    # main's results were made with TensorFlow's oneDNN kernels, the default on x86 (emotion_lib/__init__.py).
+    assert train["onednn"] is True

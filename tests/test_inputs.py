@@ -9,7 +9,7 @@ import pytest
 
 from emotion_lib import EMOTIONS
 from emotion_lib.errors import UserError
-from emotion_lib.inputs import load_split, make_dataset, model_inputs
+from emotion_lib.inputs import load_split, make_dataset, model_inputs, read_emotions
 from tests.test_training import write_tiny_data
 
 
@@ -119,3 +119,17 @@ def test_evaluation_feeds_the_model_the_training_pixels(data_dir):
         make_dataset(images, labels, image_size=20, channels=3, batch_size=16).map(lambda x, y: x), verbose=0
     )
     np.testing.assert_allclose(predict_probabilities(model, images, batch_size=5), through_training, atol=1e-6)
+
+
+def test_read_emotions_returns_prepares_class_names_and_names_the_file_when_it_cannot(tmp_path):
+    meta = tmp_path / "meta.json"
+    meta.write_text(json.dumps({"emotions": ["happy", "sad"], "image_size": 48}))
+    assert read_emotions(tmp_path) == ["happy", "sad"]
+    for text, problem in [(None, "not found"), ("{", "not valid JSON"), ('{"emotions": "happy"}', "'emotions' list"),
+                          ('{"emotions": ["happy"]}', "'emotions' list")]:
+        meta.unlink(missing_ok=True)
+        if text is not None:
+            meta.write_text(text)
+        with pytest.raises(UserError, match=problem) as raised:
+            read_emotions(tmp_path)
+        assert str(meta) in str(raised.value) and "dvc repro prepare" in str(raised.value)

@@ -8,6 +8,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
+import platform
+import subprocess
+import sys
 from pathlib import Path
 
 import keras
@@ -19,12 +23,13 @@ from emotion_lib import EMOTIONS
 from emotion_lib.config import TrialRun, config_from_dict, load_config, stage_param_keys
 from emotion_lib.errors import UserError
 from emotion_lib.models import SmoothedSparseCrossentropy, build_model, load_model
-from emotion_lib.precision import cpu_flags, dtype_policy, resolve_precision
+from emotion_lib.precision import cpu_flags, dtype_policy, onednn_enabled, resolve_precision
 from emotion_lib.training import make_optimizer, train_trial
 from emotion_lib.trials import run_trial
 from tests.pipeline_utils import DELETE, edited
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+X86 = platform.machine().lower() in ("x86_64", "amd64")
 
 
 @pytest.fixture(scope="module")
@@ -157,6 +162,24 @@ def test_cpu_flags_are_read_from_cpuinfo(tmp_path):
     assert cpu_flags(tmp_path / "missing") == frozenset()
 
 
+def _python(code: str, **environment: str) -> str:
+    """Run ``code`` in a fresh interpreter without TF_ENABLE_ONEDNN_OPTS (plus ``environment``); its stdout."""
+    base = {key: value for key, value in os.environ.items() if key != "TF_ENABLE_ONEDNN_OPTS"}
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, env={**base, **environment},
+                            capture_output=True, text=True, check=True)
+    return result.stdout.strip()
+
+
+@pytest.mark.skipif(not X86, reason="the oneDNN default applies to x86 CPUs")
+def test_the_library_turns_on_onednn_kernels_on_x86_before_tensorflow_loads():
+    # TensorFlow leaves oneDNN off on AVX2-only CPUs (this CI class); training and evaluation must get it anyway.
+    assert _python("import emotion_lib, tensorflow; from emotion_lib.precision import onednn_enabled; "
+                   "print(onednn_enabled())") == "True"
+    # The user's explicit choice wins (checked without importing TensorFlow).
+    assert _python("import emotion_lib, os; print(os.environ['TF_ENABLE_ONEDNN_OPTS'])",
+                   TF_ENABLE_ONEDNN_OPTS="0") == "0"
+
+
 # --- optimiser, schedule and loss ------------------------------------------------------------------------------------
 
 
@@ -226,6 +249,7 @@ def test_train_split_picks_the_training_array(tmp_path, split, images):
     metrics = run_trial(run, data_dir=data_dir, model_path=tmp_path / "m.keras", live_dir=tmp_path / "live")
     assert metrics["train_split"] == split
     assert metrics["precision"] == "float32"  # this CI class of CPU has neither AMX nor AVX512-BF16
+    assert metrics["onednn"] is onednn_enabled() is X86  # conftest imports emotion_lib before TensorFlow
     steps = math.ceil(images / run.batch_size)
     assert json.loads((tmp_path / "live" / "timing.json").read_text())["train_steps_per_epoch"] == steps
 

@@ -1,8 +1,10 @@
-"""Atomic outputs: a stage either writes a complete output or none at all.
+"""Atomic outputs: a stage either writes a complete output or none at all; and the JSON reader.
 
 Outputs are written to a temporary sibling first and moved into place with
 ``os.replace`` only once complete, so a crash or a SIGKILL mid-write never
 leaves a half-written file that DVC could record as a valid output.
+``read_json`` reads what ``write_json`` wrote (another stage's output), naming
+the file and the fix when it is missing or broken.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from emotion_lib.errors import UserError
 
 
 @contextlib.contextmanager
@@ -59,6 +63,20 @@ def write_json(path: str | os.PathLike, data: Any) -> None:
     """Write ``data`` as stable, sorted, indented JSON, atomically."""
     with atomic_file(path) as tmp:
         tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def read_json(path: str | os.PathLike, what: str, fix: str) -> dict:
+    """Read a JSON object from ``path`` or raise a :class:`UserError` that names ``what``, the file and the fix."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{what} {path} not found; {fix}")
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{what} {path} is not valid JSON ({exc}); {fix}") from exc
+    if not isinstance(data, dict):
+        raise UserError(f"{what} {path} must hold a JSON object; {fix}")
+    return data
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:

@@ -14,8 +14,9 @@ from collections.abc import Callable, Sequence
 
 from emotion_lib.errors import UserError
 
-# TensorFlow's C++ start-up chatter (oneDNN notices, CPU feature lines) hides the
-# messages that matter in `dvc repro` logs; warnings and errors still show.
+# TensorFlow's C++ start-up chatter (CPU feature lines, cuda probes) hides the messages that
+# matter in `dvc repro` logs; warnings and errors still show. The two lines absl prints at import
+# with oneDNN on come before its logging is initialised, so no level filters them (README).
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 EXIT_USER_ERROR = 2

@@ -45,7 +45,8 @@ OPTIMIZERS = ("adam", "adamw", "sgd_nesterov")
 SCHEDULES = ("constant", "cosine")
 # Which training split a trial fits on: the balanced, undersampled one of the seed, or every deduplicated image.
 TRAIN_SPLITS = ("undersampled", "full")
-CLASS_WEIGHT_MODES = ("none", "balanced")
+# balanced: n / (k * count) per class (sklearn's); sqrt: its square root, rescaled to average 1 over the images.
+CLASS_WEIGHT_MODES = ("none", "balanced", "sqrt")
 EARLY_STOPPING_MONITORS = ("val_accuracy", "val_loss")
 KNOWN_EXTENSIONS = ("jpeg", "jpg", "png", "bmp", "gif", "tif", "tiff", "webp")
 TRIAL_NAMES = ("baseline", "early_stopping", "augmentation", "dropout", "l2", "vgg16_features", "vgg16_finetune",
@@ -180,7 +181,7 @@ class TrainConfig:
                f"one of {', '.join(DISTRIBUTE_MODES)}")
         _check(1 <= self.batch_size <= 4096, "train.batch_size", self.batch_size, "a positive integer")
         _check(self.class_weight in CLASS_WEIGHT_MODES, "train.class_weight", self.class_weight,
-               "'none' or 'balanced'")
+               f"one of {', '.join(CLASS_WEIGHT_MODES)}")
         self.reduce_lr.validate()
 
 

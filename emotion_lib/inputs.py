@@ -17,12 +17,12 @@ The prepared arrays come from ``data/prepared/<split>.npz`` (:func:`load_split`)
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 
+from emotion_lib.atomic import read_json
 from emotion_lib.errors import UserError
 
 # train_full: every deduplicated training image outside val, for trials with train_split: full.
@@ -60,15 +60,10 @@ def load_split(data_dir: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
 def read_emotions(data_dir: Path) -> list[str]:
     """The class names, in label order, that prepare recorded in ``data_dir/meta.json``."""
     meta_path = Path(data_dir) / "meta.json"
-    if not meta_path.is_file():
-        raise UserError(f"{meta_path} not found: prepare the data first (run `dvc repro prepare`)")
-    try:
-        meta = json.loads(meta_path.read_text())
-    except json.JSONDecodeError as exc:
-        raise UserError(f"{meta_path} is not valid JSON ({exc}); re-run `dvc repro prepare`") from exc
-    emotions = meta.get("emotions") if isinstance(meta, dict) else None
+    fix = "prepare the data first (run `dvc repro prepare`)"
+    emotions = read_json(meta_path, "prepared-data metadata", fix).get("emotions")
     if not isinstance(emotions, list) or not all(isinstance(e, str) for e in emotions) or len(emotions) < 2:
-        raise UserError(f"{meta_path} must contain an 'emotions' list of class names; re-run `dvc repro prepare`")
+        raise UserError(f"prepared-data metadata {meta_path} must contain an 'emotions' list of class names; {fix}")
     return emotions
 
 

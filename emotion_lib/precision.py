@@ -5,6 +5,8 @@
 only where the hardware does 16-bit arithmetic natively: bfloat16 on CPUs with
 AMX or AVX512-BF16 (on AVX2 it is emulated, and slower than float32), float16 on
 GPUs.  ``auto`` picks accordingly, so one params.yaml is fast on every machine.
+``onednn_enabled`` says whether TensorFlow runs its oneDNN CPU kernels (the
+package turns them on for x86 in ``emotion_lib/__init__.py``); trials record it.
 """
 
 from __future__ import annotations

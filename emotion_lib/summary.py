@@ -19,15 +19,13 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from emotion_lib import EMOTIONS, plotting
-from emotion_lib.atomic import write_json, write_text
-from emotion_lib.errors import UserError
+from emotion_lib.atomic import read_json, write_json, write_text
 
 SEED_REPORTED_ACCURACY: dict[str, float] = {
     "baseline": 0.3791,
@@ -59,19 +57,6 @@ RANDOM_BACKBONE_NOTE = (
 
 def _note(row: Mapping[str, Any]) -> str:
     return RANDOM_BACKBONE_NOTE if row.get("backbone_source") == "random" else ""
-
-
-def _read_json(path: Path, what: str, fix: str) -> dict:
-    """Read a JSON object from ``path`` or raise a :class:`UserError` that names the file and the fix."""
-    if not path.is_file():
-        raise UserError(f"{what} {path} not found; {fix}")
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise UserError(f"{what} {path} is not valid JSON ({exc}); {fix}") from exc
-    if not isinstance(data, dict):
-        raise UserError(f"{what} {path} must hold a JSON object; {fix}")
-    return data
 
 
 def _number(value: Any) -> float | None:
@@ -227,18 +212,18 @@ def summarize(
     metrics: dict[str, dict] = {}
     rows: list[dict[str, Any]] = []
     for trial, path in metrics_paths.items():
-        data = _read_json(Path(path), "metrics file", f"run `dvc repro evaluate@{trial}` first")
+        data = read_json(Path(path), "metrics file", f"run `dvc repro evaluate@{trial}` first")
         metrics[trial] = data
         train_path = train_metrics_paths.get(trial)
         train = (
-            _read_json(Path(train_path), "training summary", f"run `dvc repro train@{trial}` first")
+            read_json(Path(train_path), "training summary", f"run `dvc repro train@{trial}` first")
             if train_path is not None
             else {}
         )
         # Wall-clock figures live apart from the metrics so that those stay byte-identical across reruns.
         timing_path = (timing_paths or {}).get(trial)
         if timing_path is not None and Path(timing_path).is_file():
-            train = {**_read_json(Path(timing_path), "timing file", f"run `dvc repro train@{trial}`"), **train}
+            train = {**read_json(Path(timing_path), "timing file", f"run `dvc repro train@{trial}`"), **train}
         per_class = data.get("per_class") if isinstance(data.get("per_class"), Mapping) else {}
         rows.append(
             {

@@ -96,10 +96,14 @@ def set_global_determinism(seed: int) -> None:
 
 
 def compute_class_weights(labels: np.ndarray, num_classes: int, mode: str) -> dict[int, float] | None:
-    """Keras ``class_weight`` for ``mode`` ``"none"`` (None) or ``"balanced"`` (sklearn's n / (k * count)).
+    """Keras ``class_weight`` for ``mode`` ``"none"`` (None), ``"balanced"`` or ``"sqrt"``.
 
-    Classes absent from ``labels`` get weight 1.0: they never occur in training,
-    and sklearn refuses to weight them.
+    balanced is sklearn's n / (k * count); sqrt is its square root, rescaled so
+    that the weight averaged over the training images stays 1 (the loss keeps its
+    scale, so the learning rate means the same). sqrt lifts a rare class (FER-2013's
+    disgust, 1.5 % of the training images: weight 9.4 under balanced, 3.2 under sqrt)
+    while costing the frequent ones less (happy: 0.57 against 0.79). Classes absent from ``labels`` get weight
+    1.0: they never occur in training, and sklearn refuses to weight them.
     """
     if mode not in CLASS_WEIGHT_MODES:
         raise UserError(f"train.class_weight must be one of {list(CLASS_WEIGHT_MODES)}, got {mode!r}")
@@ -107,8 +111,11 @@ def compute_class_weights(labels: np.ndarray, num_classes: int, mode: str) -> di
         return None
     from sklearn.utils.class_weight import compute_class_weight
 
-    present = np.unique(labels)
+    present, counts = np.unique(labels, return_counts=True)
     weights = compute_class_weight("balanced", classes=present, y=labels)
+    if mode == "sqrt":
+        weights = np.sqrt(weights)
+        weights = weights * counts.sum() / float(np.dot(counts, weights))
     result = {index: 1.0 for index in range(num_classes)}
     result.update({int(label): float(weight) for label, weight in zip(present, weights, strict=True)})
     return result

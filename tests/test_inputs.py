@@ -125,8 +125,8 @@ def test_read_emotions_returns_prepares_class_names_and_names_the_file_when_it_c
     meta = tmp_path / "meta.json"
     meta.write_text(json.dumps({"emotions": ["happy", "sad"], "image_size": 48}))
     assert read_emotions(tmp_path) == ["happy", "sad"]
-    for text, problem in [(None, "not found"), ("{", "not valid JSON"), ('{"emotions": "happy"}', "'emotions' list"),
-                          ('{"emotions": ["happy"]}', "'emotions' list")]:
+    for text, problem in [(None, "not found"), ("{", "not valid JSON"), ('["happy", "sad"]', "JSON object"),
+                          ('{"emotions": "happy"}', "'emotions' list"), ('{"emotions": ["happy"]}', "'emotions' list")]:
         meta.unlink(missing_ok=True)
         if text is not None:
             meta.write_text(text)

@@ -117,6 +117,16 @@ def test_balanced_class_weights():
         compute_class_weights(labels, 4, "inverse")
 
 
+def test_sqrt_class_weights_take_the_root_of_balanced_and_keep_the_average_weight_at_one():
+    labels = np.array([0] * 90 + [1] * 10)
+    weights = compute_class_weights(labels, 3, "sqrt")
+    # balanced: 100 / (2 * 90) and 100 / (2 * 10); the roots keep their ratio's square root ...
+    assert weights[1] / weights[0] == pytest.approx(3.0)
+    # ... and average 1 over the 100 images, so the loss keeps its scale.
+    assert (90 * weights[0] + 10 * weights[1]) / 100 == pytest.approx(1.0)
+    assert weights[2] == 1.0
+
+
 # ----------------------------------------------------------------------------------------------- train_trial
 
 

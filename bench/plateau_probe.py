@@ -52,7 +52,7 @@ def probe(data_dir: Path, variant: str, epochs: int) -> None:
         make_dataset(train_images, train_labels, image_size=80, channels=1, batch_size=32, shuffle=True, seed=42),
         validation_data=make_dataset(val_images[sample], val_labels[sample], image_size=80, channels=1,
                                      batch_size=64),
-        epochs=epochs, verbose=0,
+        epochs=epochs, shuffle=False, verbose=0,  # the dataset shuffles itself, as in training
     ).history
     losses = " ".join(f"{value:.4f}" for value in history["loss"])
     print(f"{variant:32s} train loss {losses} | last: acc {history['accuracy'][-1]:.3f}, "

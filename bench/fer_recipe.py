@@ -6,13 +6,14 @@ pointed at the given folder, params at their defaults plus ``-S`` overrides plus
 the run's own; prepare runs once and is shared.  Per run it prints the test
 accuracy and macro F1 (and, when the trial flip-averages, the single pass's too), epochs,
 training seconds and images per second, beside the CPU.  ``--precision`` first
-measures training images/second of the recipe's model per precision on random
-data.  Usage::
+measures training images/second of the recipe's model (with the ``-S`` overrides)
+per precision on random data.  Usage::
 
     python bench/fer_recipe.py /tmp/fer/fer2013-dev -S trials.vgg_bn.epochs=20       # the documented CPU recipe
     python bench/fer_recipe.py /tmp/fer/fer2013-dev -S trials.vgg_bn.epochs=4 \\
         --run base: --run balanced:trials.vgg_bn.class_weight=balanced               # an ablation, 2 runs
     python bench/fer_recipe.py --precision float32 mixed_bfloat16                    # speed only
+    python bench/fer_recipe.py --precision float32 -S 'trials.vgg_bn.widths=[16,32,64,128]'   # another width's speed
 
 Report figures on the dev split as "FER-2013 dev split", never as FER-2013 test accuracy.
 """
@@ -40,19 +41,31 @@ from tests.pipeline_utils import make_tiny_repo, set_params  # noqa: E402
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
-def precision_speed(precisions: list[str], steps: int = 40, batch_size: int = 64) -> dict[str, float]:
-    """Training images/second of the default vgg_bn model under each Keras dtype policy, on random 48x48 images."""
+def recipe_run(overrides: dict | None = None):
+    """The vgg_bn trial as ``params.yaml`` configures it, with ``overrides`` (dotted keys, as ``-S``) applied."""
+    from emotion_lib.config import load_config
+
+    with tempfile.TemporaryDirectory() as tmp:
+        params = Path(tmp) / "params.yaml"
+        shutil.copy2(REPO_ROOT / "params.yaml", params)
+        set_params(params, overrides or {})
+        return load_config(params).trial_run("vgg_bn")
+
+
+def precision_speed(precisions: list[str], overrides: dict | None = None, steps: int = 40,
+                    batch_size: int = 64) -> dict[str, float]:
+    """Training images/second of the vgg_bn model (``-S`` overrides applied) per dtype policy, on random images."""
     import numpy as np
     import tensorflow as tf
 
-    from emotion_lib.config import load_config
     from emotion_lib.inputs import without_autotune
     from emotion_lib.models import build_model
     from emotion_lib.precision import dtype_policy
     from emotion_lib.training import compile_model, make_optimizer
 
-    run = load_config(REPO_ROOT / "params.yaml").trial_run("vgg_bn")
-    images = np.random.default_rng(0).integers(0, 256, (batch_size * 8, 48, 48, 1)).astype("float32")
+    run = recipe_run(overrides)
+    shape = (batch_size * 8, run.architecture.image_size, run.architecture.image_size, run.architecture.channels)
+    images = np.random.default_rng(0).integers(0, 256, shape).astype("float32")
     labels = np.random.default_rng(1).integers(0, 7, batch_size * 8)
     # Without autotuning, as in training: its thread's timed sleep would round each timed `fit` up to 10.24 * 2^k s.
     dataset = without_autotune(tf.data.Dataset.from_tensor_slices((images, labels)).batch(batch_size).cache().repeat())
@@ -111,8 +124,9 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the temporary copy and print its path")
     args = parser.parse_args()
     print(f"CPU: {cpu_description()}", flush=True)
+    overrides = parse_run("common:" + ",".join(args.set))[1]
     if args.precision:
-        precision_speed(args.precision)
+        precision_speed(args.precision, overrides)
     if args.raw_dir is None:
         return
     if not (args.raw_dir / "train").is_dir():
@@ -121,7 +135,7 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="fer-recipe-"))
     repo = make_tiny_repo(workdir / "repo")
     common = {"data.raw_dir": str(args.raw_dir.resolve())}
-    common.update(parse_run("common:" + ",".join(args.set))[1])
+    common.update(overrides)
     rows = []
     for name, overrides in (parse_run(text) for text in (args.run or ["default:"])):
         shutil.copy2(REPO_ROOT / "params.yaml", repo / "params.yaml")  # the defaults, not the tests' tiny params

@@ -124,9 +124,9 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the temporary copy and print its path")
     args = parser.parse_args()
     print(f"CPU: {cpu_description()}", flush=True)
-    overrides = parse_run("common:" + ",".join(args.set))[1]
+    set_overrides = parse_run("common:" + ",".join(args.set))[1]
     if args.precision:
-        precision_speed(args.precision, overrides)
+        precision_speed(args.precision, set_overrides)
     if args.raw_dir is None:
         return
     if not (args.raw_dir / "train").is_dir():
@@ -135,7 +135,7 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="fer-recipe-"))
     repo = make_tiny_repo(workdir / "repo")
     common = {"data.raw_dir": str(args.raw_dir.resolve())}
-    common.update(overrides)
+    common.update(set_overrides)
     rows = []
     for name, overrides in (parse_run(text) for text in (args.run or ["default:"])):
         shutil.copy2(REPO_ROOT / "params.yaml", repo / "params.yaml")  # the defaults, not the tests' tiny params

@@ -1,12 +1,15 @@
-"""Helpers for the end-to-end tests: a shrunk, self-contained copy of this repository driven by the real dvc CLI."""
+"""Helpers for the end-to-end tests (a shrunk, self-contained copy of this repository driven by the real dvc CLI),
+and for the tests of the benchmark scripts."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import yaml
@@ -119,3 +122,11 @@ def changed_stages(repo: Path, *targets: str) -> set[str]:
     """The stages `dvc status [targets]` reports as changed (what the next `dvc repro [targets]` would run)."""
     out = dvc("status", "--json", *targets, cwd=repo).stdout
     return set(json.loads(out or "{}"))
+
+
+def load_bench_script(name: str) -> types.ModuleType:
+    """``bench/<name>.py`` loaded as a module (bench/ is scripts, not a package the tests import by name)."""
+    spec = importlib.util.spec_from_file_location(name, REPO_ROOT / "bench" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

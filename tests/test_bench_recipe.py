@@ -1,29 +1,19 @@
 """bench/fer_recipe.py: its ``-S`` / ``--run`` overrides reach the vgg_bn trial that it trains and times."""
 
-import importlib.util
-from pathlib import Path
-
 import yaml
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-SCRIPT = REPO_ROOT / "bench" / "fer_recipe.py"
-
-
-def load_script():
-    spec = importlib.util.spec_from_file_location("fer_recipe", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.pipeline_utils import REPO_ROOT, load_bench_script
 
 
 def test_parse_run_keeps_commas_inside_a_list_value():
-    name, overrides = load_script().parse_run("thin:trials.vgg_bn.widths=[16,32,64,128],trials.vgg_bn.epochs=44")
+    parse_run = load_bench_script("fer_recipe").parse_run
+    name, overrides = parse_run("thin:trials.vgg_bn.widths=[16,32,64,128],trials.vgg_bn.epochs=44")
     assert name == "thin"
     assert overrides == {"trials.vgg_bn.widths": [16, 32, 64, 128], "trials.vgg_bn.epochs": 44}
 
 
 def test_recipe_run_applies_the_overrides_that_precision_speed_times():
-    script = load_script()
+    script = load_bench_script("fer_recipe")
     committed = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())["trials"]["vgg_bn"]
     run = script.recipe_run(script.parse_run("speed:trials.vgg_bn.widths=[16,32,64,128]")[1])
     assert list(committed["widths"]) != [16, 32, 64, 128]

@@ -1,22 +1,12 @@
 """bench/prediction_views.py's shifted views: the image content moves, the edge repeats into the gap."""
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 
-SCRIPT = Path(__file__).resolve().parents[1] / "bench" / "prediction_views.py"
-
-
-def load_script():
-    spec = importlib.util.spec_from_file_location("prediction_views", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.pipeline_utils import load_bench_script
 
 
 def test_shifted_moves_the_face_and_repeats_the_edge_into_the_gap():
-    shifted = load_script().shifted
+    shifted = load_bench_script("prediction_views").shifted
     images = np.arange(18, dtype=np.uint8).reshape(2, 3, 3)
     down = shifted(images, 1, 0)
     assert down.shape == images.shape and down.dtype == np.uint8

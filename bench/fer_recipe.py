@@ -12,7 +12,7 @@ per precision on random data.  Usage::
     python bench/fer_recipe.py /tmp/fer/fer2013-dev -S trials.vgg_bn.epochs=20       # the documented CPU recipe
     python bench/fer_recipe.py /tmp/fer/fer2013-dev -S trials.vgg_bn.epochs=4 \\
         --run base: --run balanced:trials.vgg_bn.class_weight=balanced               # an ablation, 2 runs
-    python bench/fer_recipe.py --precision float32 mixed_bfloat16                    # speed only
+    python bench/fer_recipe.py --precision float32 mixed_bfloat16 auto               # speed only
     python bench/fer_recipe.py --precision float32 -S 'trials.vgg_bn.widths=[16,32,64,128]'   # another width's speed
 
 Report figures on the dev split as "FER-2013 dev split", never as FER-2013 test accuracy.
@@ -36,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.machine import cpu_description  # noqa: E402
 from bench.repro_time import timed_repro  # noqa: E402
+from emotion_lib.config import PRECISIONS  # noqa: E402
 from tests.pipeline_utils import make_tiny_repo, set_params  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -70,17 +71,25 @@ def precision_speed(precisions: list[str], overrides: dict | None = None, steps:
     # Without autotuning, as in training: its thread's timed sleep would round each timed `fit` up to 10.24 * 2^k s.
     dataset = without_autotune(tf.data.Dataset.from_tensor_slices((images, labels)).batch(batch_size).cache().repeat())
     speeds = {}
-    for precision in precisions:
-        with dtype_policy(precision):
+    for precision, policy in dtype_policies(precisions):
+        with dtype_policy(policy):
             model = build_model(**dataclasses.asdict(run.architecture), num_classes=7, seed=0)
             compile_model(model, make_optimizer(run, steps), run.label_smoothing)
             model.fit(dataset, steps_per_epoch=5, epochs=1, verbose=0)  # tracing and warm-up
             start = time.perf_counter()
             model.fit(dataset, steps_per_epoch=steps, epochs=1, verbose=0)
             speeds[precision] = steps * batch_size / (time.perf_counter() - start)
-        print(f"{precision:15s} {speeds[precision]:7.1f} img/s (training, batch {batch_size}, {steps} steps)",
+        label = precision if precision == policy else f"{precision} ({policy})"
+        print(f"{label:24s} {speeds[precision]:7.1f} img/s (training, batch {batch_size}, {steps} steps)",
               flush=True)
     return speeds
+
+
+def dtype_policies(precisions: list[str]) -> list[tuple[str, str]]:
+    """Each ``train.precision`` value with the Keras dtype policy it means here (``auto`` resolved as training does)."""
+    from emotion_lib.precision import machine_precision
+
+    return [(precision, machine_precision(precision)) for precision in precisions]
 
 
 def parse_run(text: str) -> tuple[str, dict]:
@@ -120,7 +129,8 @@ def main() -> None:
     parser.add_argument("-S", "--set", action="append", default=[], metavar="KEY=VALUE", help="override a param")
     parser.add_argument("--run", action="append", default=[], metavar="NAME:KEY=VALUE,...",
                         help="one training run with its own overrides (default: one run, no overrides)")
-    parser.add_argument("--precision", nargs="*", metavar="POLICY", help="measure img/s per precision first")
+    parser.add_argument("--precision", nargs="*", choices=PRECISIONS, metavar="POLICY",
+                        help=f"measure img/s per precision first ({' | '.join(PRECISIONS)})")
     parser.add_argument("--keep", action="store_true", help="keep the temporary copy and print its path")
     args = parser.parse_args()
     print(f"CPU: {cpu_description()}", flush=True)

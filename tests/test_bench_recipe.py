@@ -22,3 +22,16 @@ def test_recipe_run_applies_the_overrides_that_precision_speed_times():
     default = script.recipe_run()
     assert list(default.architecture.widths) == list(committed["widths"])
     assert (run.epochs, run.learning_rate, run.optimizer) == (default.epochs, default.learning_rate, default.optimizer)
+
+
+def test_precision_speed_times_auto_as_the_policy_training_resolves_it_to():
+    import keras
+
+    from emotion_lib.precision import cpu_flags, resolve_precision
+
+    policies = dict(load_bench_script("fer_recipe").dtype_policies(["auto", "mixed_float16"]))
+    # `auto` is not a Keras policy (setting it raised ValueError): it is timed as what it means on this CPU.
+    assert policies["auto"] == resolve_precision("auto", gpus=0, flags=cpu_flags())
+    assert policies["mixed_float16"] == "mixed_float16"
+    for policy in policies.values():
+        keras.DTypePolicy(policy)

@@ -29,14 +29,6 @@ import emotion_lib  # noqa: E402, F401, I001  (oneDNN on before TensorFlow loads
 from bench.machine import cpu_description  # noqa: E402
 
 
-def shifted(images: np.ndarray, dy: int, dx: int) -> np.ndarray:
-    """``images`` (N, H, W) moved by (dy, dx) pixels, the edge rows and columns repeated into the gap."""
-    pad_y, pad_x = abs(dy), abs(dx)
-    padded = np.pad(images, ((0, 0), (pad_y, pad_y), (pad_x, pad_x)), mode="edge")
-    height, width = images.shape[1:]
-    return np.ascontiguousarray(padded[:, pad_y - dy: pad_y - dy + height, pad_x - dx: pad_x - dx + width])
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, default=Path("models/vgg_bn.keras"))
@@ -46,7 +38,7 @@ def main() -> None:
 
     from sklearn.metrics import accuracy_score, f1_score
 
-    from emotion_lib.evaluation import predict_probabilities
+    from emotion_lib.evaluation import predict_probabilities, shifted
     from emotion_lib.inputs import load_split
     from emotion_lib.models import load_model
 

@@ -48,6 +48,8 @@ TRAIN_SPLITS = ("undersampled", "full")
 # balanced: n / (k * count) per class (sklearn's); sqrt: its square root, rescaled to average 1 over the images.
 CLASS_WEIGHT_MODES = ("none", "balanced", "sqrt")
 EARLY_STOPPING_MONITORS = ("val_accuracy", "val_loss")
+# A quarter of FER-2013's 48 px: shifted further, a face loses its mouth or its eyes.
+MAX_TEST_TIME_SHIFT = 12
 KNOWN_EXTENSIONS = ("jpeg", "jpg", "png", "bmp", "gif", "tif", "tiff", "webp")
 TRIAL_NAMES = ("baseline", "early_stopping", "augmentation", "dropout", "l2", "vgg16_features", "vgg16_finetune",
                "vgg_bn")
@@ -187,15 +189,23 @@ class TrainConfig:
 
 @dataclasses.dataclass(frozen=True)
 class EvaluateConfig:
-    """Per-trial evaluation options: ``test_time_flip.<trial>`` averages predictions over each image and its mirror."""
+    """Per-trial test-time views: ``test_time_flip.<trial>`` averages predictions over each image and its mirror;
+    ``test_time_shift.<trial>`` (pixels, 0 = off) adds the image moved that far up, down, left and right."""
 
     test_time_flip: Mapping[str, bool] = dataclasses.field(default_factory=dict)
+    test_time_shift: Mapping[str, int] = dataclasses.field(default_factory=dict)
 
     def validate(self) -> None:
         for trial, value in self.test_time_flip.items():
             _check(trial in TRIAL_NAMES, f"evaluate.test_time_flip.{trial}", trial,
                    f"a trial's name ({', '.join(TRIAL_NAMES)})")
             _check(isinstance(value, bool), f"evaluate.test_time_flip.{trial}", value, "true or false")
+        for trial, value in self.test_time_shift.items():
+            _check(trial in TRIAL_NAMES, f"evaluate.test_time_shift.{trial}", trial,
+                   f"a trial's name ({', '.join(TRIAL_NAMES)})")
+            _check(isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_TEST_TIME_SHIFT,
+                   f"evaluate.test_time_shift.{trial}", value,
+                   f"a whole number of pixels from 0 (off) to {MAX_TEST_TIME_SHIFT}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -478,6 +488,10 @@ class Config:
         """Whether ``evaluate@<trial>`` averages each test image's prediction with its mirror image's."""
         return bool(self.evaluate.test_time_flip.get(self.trial(trial).name, False))
 
+    def test_time_shift(self, trial: str) -> int:
+        """How many pixels ``evaluate@<trial>`` also shifts each test image by (0: no shifted views)."""
+        return int(self.evaluate.test_time_shift.get(self.trial(trial).name, 0))
+
 
 
 def load_config(path: str | Path = "params.yaml") -> Config:
@@ -544,7 +558,8 @@ def stage_param_keys(config: Config, stage: str, trial: str | None = None) -> li
         if spec.uses_model_dropout:
             keys.append("model.dropout")
     elif stage == "evaluate":
-        keys = [f"evaluate.test_time_flip.{config.trial(trial or '').name}"]
+        name = config.trial(trial or "").name
+        keys = [f"evaluate.test_time_flip.{name}", f"evaluate.test_time_shift.{name}"]
     elif stage == "summary":
         keys = ["trials"]
     else:
@@ -611,6 +626,8 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
             raise UserError(f"{key}: got {value!r}; expected a list")
         return tuple(_coerce(args[0], item, key) for item in value)
     if origin is not None and issubclass(origin, Mapping):
+        if not isinstance(value, Mapping):
+            raise UserError(f"{key}: got {value!r}; expected a mapping of trial names to values")
         return value
     if hint is bool:
         if not isinstance(value, bool):

@@ -228,28 +228,44 @@ def _load_test_set(data_dir: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
 
 
 def predict_probabilities(model: Any, images: np.ndarray, *, batch_size: int = 64,
-                          test_time_flip: bool = False) -> np.ndarray:
+                          test_time_flip: bool = False, test_time_shift: int = 0) -> np.ndarray:
     """Run ``model`` on uint8 grayscale images (N, H, W) and return class probabilities as float64.
 
     The images reach the model through :func:`emotion_lib.inputs.make_dataset`, the input path of training,
     batch by batch, so a 180x180x3 input never holds the whole upscaled test set in memory.  With
     ``test_time_flip`` the result is the mean of the probabilities for each image and for its mirror image
-    (faces are left-right symmetric in expression; the models train on flipped copies).
+    (faces are left-right symmetric in expression; the models train on flipped copies).  A
+    ``test_time_shift`` of k pixels adds the image moved k pixels up, down, left and right (each mirrored too
+    with the flip: 10 views), which the models also trained on (``shift`` augmentation).
     """
-    return _predict_flip_averaged(model, images, batch_size, test_time_flip)[0]
+    return _predict_views(model, images, batch_size, test_time_flip, test_time_shift)[0]
 
 
-def _predict_flip_averaged(model: Any, images: np.ndarray, batch_size: int,
-                           flip: bool) -> tuple[np.ndarray, np.ndarray | None]:
-    """The probabilities for ``images`` (with ``flip``, averaged with their mirror images') and the single pass's.
+def shifted(images: np.ndarray, dy: int, dx: int) -> np.ndarray:
+    """``images`` (N, H, W) moved by (dy, dx) pixels, the edge rows and columns repeated into the gap."""
+    pad_y, pad_x = abs(dy), abs(dx)
+    padded = np.pad(images, ((0, 0), (pad_y, pad_y), (pad_x, pad_x)), mode="edge")
+    height, width = images.shape[1:]
+    return np.ascontiguousarray(padded[:, pad_y - dy: pad_y - dy + height, pad_x - dx: pad_x - dx + width])
 
-    The single pass is returned only with ``flip`` (otherwise it is the first result, and None is returned).
+
+def _predict_views(model: Any, images: np.ndarray, batch_size: int, flip: bool,
+                   shift: int) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """The probabilities averaged over the test-time views, the single pass's, and the unshifted views' average.
+
+    The second is None without any extra view, the third None without shifts.
     """
-    plain = _predict_once(model, images, batch_size)
-    if not flip:
-        return plain, None
-    mirrored = _predict_once(model, np.ascontiguousarray(images[:, :, ::-1]), batch_size)
-    return (plain + mirrored) / 2, plain
+    offsets = [(0, 0)] + ([(shift, 0), (-shift, 0), (0, shift), (0, -shift)] if shift else [])
+    views = []
+    for dy, dx in offsets:
+        moved = shifted(images, dy, dx) if (dy, dx) != (0, 0) else images
+        views.append(_predict_once(model, moved, batch_size))
+        if flip:
+            views.append(_predict_once(model, np.ascontiguousarray(moved[:, :, ::-1]), batch_size))
+    if len(views) == 1:
+        return views[0], None, None
+    unshifted = np.mean(views[:2], axis=0) if flip else views[0]
+    return np.mean(views, axis=0), views[0], (unshifted if shift else None)
 
 
 def _predict_once(model: Any, images: np.ndarray, batch_size: int) -> np.ndarray:
@@ -376,12 +392,15 @@ def evaluate_model(
     plots_dir: Path,
     batch_size: int = 64,
     test_time_flip: bool = False,
+    test_time_shift: int = 0,
     extra: dict | None = None,
 ) -> dict:
     """Evaluate the saved model of ``trial`` on the prepared test set and write all evaluation outputs.
 
     ``test_time_flip`` averages each image's prediction with its mirror image's (recorded in the metrics as
-    ``test_time_flip``, with the unaveraged ``accuracy_without_flip`` and ``macro_f1_without_flip`` beside).
+    ``test_time_flip``, with the single pass's ``accuracy_without_flip`` and ``macro_f1_without_flip`` beside);
+    ``test_time_shift`` adds four shifted views of each (see :func:`predict_probabilities`; recorded as
+    ``test_time_shift``, with ``accuracy_without_shift`` and ``macro_f1_without_shift`` beside).
 
     Loads ``model_path`` with :func:`emotion_lib.models.load_model` (Keras safe mode), reads
     ``data_dir/test.npz`` and ``data_dir/meta.json``, predicts in batches of
@@ -405,13 +424,15 @@ def evaluate_model(
             f"emotions; re-train it on the current data with `dvc repro train@{trial}`"
         )
 
-    probabilities, single_pass = _predict_flip_averaged(model, images, batch_size, test_time_flip)
+    probabilities, single_pass, unshifted = _predict_views(model, images, batch_size, test_time_flip, test_time_shift)
     loss = sparse_categorical_crossentropy(labels, probabilities)
-    extra = {**(extra or {}), "test_time_flip": bool(test_time_flip)}
-    if single_pass is not None:
-        # The single-pass figures beside the averaged ones, so every flip-averaged run measures what the flip adds.
-        single = compute_metrics(y_true=labels, probabilities=single_pass, emotions=emotions, loss=None)
-        extra.update(accuracy_without_flip=single["accuracy"], macro_f1_without_flip=single["macro_avg"]["f1"])
+    extra = {**(extra or {}), "test_time_flip": bool(test_time_flip), "test_time_shift": int(test_time_shift)}
+    # The figures without each kind of extra view beside the averaged ones, so every run measures what they add.
+    for suffix, fewer_views in (("without_flip", single_pass if test_time_flip else None),
+                                ("without_shift", unshifted)):
+        if fewer_views is not None:
+            fewer = compute_metrics(y_true=labels, probabilities=fewer_views, emotions=emotions, loss=None)
+            extra.update({f"accuracy_{suffix}": fewer["accuracy"], f"macro_f1_{suffix}": fewer["macro_avg"]["f1"]})
     return write_evaluation_outputs(
         y_true=labels,
         probabilities=probabilities,

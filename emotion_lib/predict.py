@@ -70,6 +70,8 @@ class Settings:
     note: str | None = None
     test_time_flip: dict[str, bool] = field(default_factory=dict)
     """``evaluate.test_time_flip``: per trial, whether its evaluation averages each face with its mirror image."""
+    test_time_shift: dict[str, int] = field(default_factory=dict)
+    """``evaluate.test_time_shift``: per trial, the pixels its evaluation also shifts each face by (0: none)."""
 
 
 @dataclass
@@ -104,16 +106,17 @@ def project_settings(params_path: Path = PARAMS_FILE) -> Settings:
     from emotion_lib.config import load_config
 
     flips: dict[str, bool] = {}
+    shifts: dict[str, int] = {}
     try:
         config = load_config(params_path)
-        data, flips = config.data, dict(config.evaluate.test_time_flip)
+        data, flips, shifts = config.data, dict(config.evaluate.test_time_flip), dict(config.evaluate.test_time_shift)
         extensions, image_size, emotions, note = data.extensions, data.image_size, tuple(data.emotions), None
     except (UserError, OSError) as error:
         # predict must work on a copy of the code without a valid params.yaml: use prepare's defaults.
         extensions, image_size, emotions = FALLBACK_EXTENSIONS, FALLBACK_IMAGE_SIZE, EMOTIONS
         note = f"{error}; reading {', '.join('.' + e for e in extensions)} files, faces at {image_size} px"
     exts = frozenset("." + e.strip().lstrip(".").lower() for e in extensions)
-    return Settings(exts, int(image_size), emotions, note, flips)
+    return Settings(exts, int(image_size), emotions, note, flips, shifts)
 
 
 def use_test_time_flip(requested: bool | None, model_path: Path, settings: Settings) -> tuple[bool, str]:
@@ -130,6 +133,16 @@ def use_test_time_flip(requested: bool | None, model_path: Path, settings: Setti
     if trial in settings.test_time_flip:
         return bool(settings.test_time_flip[trial]), f"evaluate.test_time_flip.{trial}"
     return False, "not a trial of params.yaml"
+
+
+def use_test_time_shift(requested: int | None, model_path: Path, settings: Settings) -> tuple[int, str]:
+    """How many pixels to also shift each face by (0: no shifted views), and why; as :func:`use_test_time_flip`."""
+    if requested is not None:
+        return requested, "--test-time-shift"
+    trial = Path(model_path).stem
+    if trial in settings.test_time_shift:
+        return int(settings.test_time_shift[trial]), f"evaluate.test_time_shift.{trial}"
+    return 0, "not a trial of params.yaml"
 
 
 def collect_inputs(paths: Sequence[str], extensions: frozenset[str],
@@ -235,7 +248,7 @@ def _prepare_one(item: InputFile, detector: faces.FaceDetector | None, image_siz
 
 
 def _score(model: Any, pending: list[_Pending], batch_size: int, emotions: Sequence[str],
-           test_time_flip: bool = False) -> None:
+           test_time_flip: bool = False, test_time_shift: int = 0) -> None:
     """Score every crop of ``pending`` in one pass and fill in the face records."""
     from emotion_lib.evaluation import predict_probabilities
 
@@ -243,7 +256,7 @@ def _score(model: Any, pending: list[_Pending], batch_size: int, emotions: Seque
     if not crops:
         return
     probabilities = iter(predict_probabilities(model, np.concatenate(crops), batch_size=batch_size,
-                                               test_time_flip=test_time_flip))
+                                               test_time_flip=test_time_flip, test_time_shift=test_time_shift))
     for p in pending:
         for box in p.boxes:
             row = next(probabilities)
@@ -253,7 +266,7 @@ def _score(model: Any, pending: list[_Pending], batch_size: int, emotions: Seque
 
 def predict_files(files: Iterable[InputFile], model: Any, *, detector: faces.FaceDetector | None, image_size: int,
                   batch_size: int, emotions: Sequence[str] = EMOTIONS, keep_images: bool = False,
-                  test_time_flip: bool = False, faces_per_call: int | None = None,
+                  test_time_flip: bool = False, test_time_shift: int = 0, faces_per_call: int | None = None,
                   max_wait: float = MAX_WAIT_SECONDS) -> Iterator[tuple[InputFile, ImageResult, Any]]:
     """Yield ``(file, result, image or None)`` for every file, in order, scoring faces in batches.
 
@@ -263,7 +276,8 @@ def predict_files(files: Iterable[InputFile], model: Any, *, detector: faces.Fac
     set-up), or at least one batch that has waited ``max_wait`` seconds (slow photos still stream out).
     Images are kept (for annotation) only until scored, and at most ``faces_per_call`` images or
     :data:`MAX_HELD_BYTES` of pixels wait, so memory stays bounded whatever the number and size of photos.
-    ``test_time_flip`` averages each face's probabilities with its mirror image's, as evaluation can.
+    ``test_time_flip`` averages each face's probabilities with its mirror image's, and ``test_time_shift``
+    over four shifted copies too, as evaluation can.
     """
     per_call = faces_per_call or batch_size * BATCHES_PER_CALL
     queue: list[tuple[InputFile, _Pending]] = []
@@ -276,10 +290,10 @@ def predict_files(files: Iterable[InputFile], model: Any, *, detector: faces.Fac
         held = sum(p.image.nbytes for _, p in queue if p.image is not None)
         waited = n_faces >= batch_size and time.monotonic() - since >= max_wait
         if n_faces >= per_call or len(queue) >= per_call or held >= MAX_HELD_BYTES or waited:
-            _score(model, [p for _, p in queue], batch_size, emotions, test_time_flip)
+            _score(model, [p for _, p in queue], batch_size, emotions, test_time_flip, test_time_shift)
             yield from ((i, p.result, p.image) for i, p in queue)
             queue = []
-    _score(model, [p for _, p in queue], batch_size, emotions, test_time_flip)
+    _score(model, [p for _, p in queue], batch_size, emotions, test_time_flip, test_time_shift)
     yield from ((i, p.result, p.image) for i, p in queue)
 
 
@@ -467,7 +481,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--test-time-flip", action=argparse.BooleanOptionalAction, default=None,
                         help="score each face as the mean of it and its mirror image (default: as evaluate@<trial> "
                         "does for models/<trial>.keras, evaluate.test_time_flip.<trial>; off for other models)")
+    parser.add_argument("--test-time-shift", type=_shift, default=None, metavar="PIXELS",
+                        help="also average over each face shifted this many pixels up, down, left and right; 0 = off "
+                        "(default: as evaluate@<trial> does, evaluate.test_time_shift.<trial>; 0 for other models)")
     return parser
+
+
+def _shift(text: str) -> int:
+    from emotion_lib.config import MAX_TEST_TIME_SHIFT
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of pixels, got {text!r}") from None
+    if not 0 <= value <= MAX_TEST_TIME_SHIFT:
+        raise argparse.ArgumentTypeError(f"expected 0 to {MAX_TEST_TIME_SHIFT} pixels, got {value}")
+    return value
 
 
 def _positive(text: str) -> int:
@@ -499,11 +528,16 @@ def _run(args: argparse.Namespace) -> None:
     if test_time_flip:
         print(f"test-time flip: on ({why}): each face is scored as the mean of it and its mirror image",
               file=sys.stderr)
+    test_time_shift, why = use_test_time_shift(args.test_time_shift, model_path, settings)
+    if test_time_shift:
+        print(f"test-time shift: {test_time_shift} px ({why}): the face moved up, down, left and right is averaged in",
+              file=sys.stderr)
     detector = None if args.no_detect else faces.FaceDetector()
     for problem in problems:
         print(f"error: {problem}", file=sys.stderr)
     try:
-        failed = len(problems) + _predict_all(files, model, detector, settings, args, test_time_flip)
+        failed = len(problems) + _predict_all(files, model, detector, settings, args, test_time_flip,
+                                              test_time_shift)
     except KeyboardInterrupt:
         done = f"{args.output} was not written" if args.output else "stdout holds the images done so far"
         print(f"error: interrupted; {done}", file=sys.stderr)
@@ -517,7 +551,7 @@ def _run(args: argparse.Namespace) -> None:
 
 
 def _predict_all(files: list[InputFile], model: Any, detector: faces.FaceDetector | None, settings: Settings,
-                 args: argparse.Namespace, test_time_flip: bool) -> int:
+                 args: argparse.Namespace, test_time_flip: bool, test_time_shift: int = 0) -> int:
     """Predict, write every record, annotate; return the number of images that could not be read."""
     progress = Progress(len(files))
     names = AnnotationNames(args.annotate) if args.annotate is not None else None
@@ -526,7 +560,8 @@ def _predict_all(files: list[InputFile], model: Any, detector: faces.FaceDetecto
         for item, result, image in predict_files(files, model, detector=detector, image_size=settings.image_size,
                                                  batch_size=args.batch_size, emotions=settings.emotions,
                                                  keep_images=names is not None,
-                                                 test_time_flip=test_time_flip):
+                                                 test_time_flip=test_time_flip,
+                                                 test_time_shift=test_time_shift):
             writer.write(result)
             if result.error:
                 failed += 1

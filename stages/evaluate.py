@@ -17,8 +17,9 @@ def main(args) -> None:
     from emotion_lib.evaluation import evaluate_model
 
     trial = args.trial
-    # Reads only evaluate.test_time_flip.<trial> (see config.stage_param_keys).
-    test_time_flip = load_config(args.params).test_time_flip(trial)
+    # Reads only evaluate.test_time_flip.<trial> and evaluate.test_time_shift.<trial> (see config.stage_param_keys).
+    config = load_config(args.params)
+    test_time_flip, test_time_shift = config.test_time_flip(trial), config.test_time_shift(trial)
     train_metrics = Path("metrics/train") / trial / "metrics.json"
     if not train_metrics.is_file():
         raise UserError(f"{train_metrics}: missing; run `dvc repro train@{trial}` first")
@@ -30,9 +31,11 @@ def main(args) -> None:
         metrics_path=Path("metrics") / f"{trial}.json",
         plots_dir=Path("plots") / trial,
         test_time_flip=test_time_flip,
+        test_time_shift=test_time_shift,
         extra={key: logged[key] for key in TRAINING_KEYS if key in logged},
     )
-    flip = " (with test-time flip)" if test_time_flip else ""
+    views = [name for name, on in (("flip", test_time_flip), (f"{test_time_shift} px shifts", test_time_shift)) if on]
+    flip = f" (test-time {' and '.join(views)})" if views else ""
     print(f"evaluate@{trial}: test accuracy {metrics['accuracy']:.4f}, macro F1 {metrics['macro_avg']['f1']:.4f} "
           f"on {metrics['test_size']} images{flip} -> metrics/{trial}.json, plots/{trial}/")
 

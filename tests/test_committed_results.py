@@ -28,8 +28,12 @@ def test_vgg_bn_beats_every_seed_trial_on_the_default_data():
     assert summary["best_trial"] == "vgg_bn"
     metrics = json.loads((REPO_ROOT / "metrics/vgg_bn.json").read_text())
     assert metrics["test_time_flip"] is True
-    # The flip-averaged evaluation carries its single pass too (emotion_lib.evaluation.evaluate_model).
+    # The flip-averaged evaluation carries its single pass too (emotion_lib.evaluation.evaluate_model), and the
+    # shifted views' the flip pair's alone.
     assert {"accuracy_without_flip", "macro_f1_without_flip"} <= set(metrics)
+    shift = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())["evaluate"]["test_time_shift"]["vgg_bn"]
+    assert metrics["test_time_shift"] == shift > 0
+    assert {"accuracy_without_shift", "macro_f1_without_shift"} <= set(metrics)
     train = json.loads((REPO_ROOT / "metrics/train/vgg_bn/metrics.json").read_text())
     assert train["train_split"] == "full" and train["precision"] in ("float32", "mixed_bfloat16")
     # main's results were made with TensorFlow's oneDNN kernels, the default on x86 (emotion_lib/__init__.py).

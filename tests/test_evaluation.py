@@ -210,3 +210,49 @@ def test_test_time_flip_averages_the_image_and_its_mirror(tmp_path: Path, tiny_m
     assert written[True]["accuracy_without_flip"] == written[False]["accuracy"]
     assert written[True]["macro_f1_without_flip"] == written[False]["macro_avg"]["f1"]
     assert "accuracy_without_flip" not in written[False]
+
+
+def test_shifted_moves_the_image_and_repeats_its_edge() -> None:
+    from emotion_lib.evaluation import shifted
+
+    images = np.arange(2 * 4 * 5, dtype=np.uint8).reshape(2, 4, 5)
+    down = shifted(images, 1, 0)
+    np.testing.assert_array_equal(down[:, 1:], images[:, :-1])
+    np.testing.assert_array_equal(down[:, 0], images[:, 0])
+    left = shifted(images, 0, -2)
+    np.testing.assert_array_equal(left[:, :, :3], images[:, :, 2:])
+    np.testing.assert_array_equal(left[:, :, 3], images[:, :, 4])
+    np.testing.assert_array_equal(left[:, :, 4], images[:, :, 4])
+
+
+def test_test_time_shift_averages_ten_views_and_records_what_the_shifts_add(tmp_path: Path,
+                                                                            tiny_model: Path) -> None:
+    from emotion_lib.evaluation import predict_probabilities, shifted
+    from emotion_lib.models import load_model
+
+    labels = _write_data(tmp_path / "data")
+    with np.load(tmp_path / "data" / "test.npz") as arrays:
+        images = arrays["images"]
+    model = load_model(tiny_model)
+    views = []
+    for dy, dx in ((0, 0), (2, 0), (-2, 0), (0, 2), (0, -2)):
+        moved = shifted(images, dy, dx)
+        views += [predict_probabilities(model, moved, batch_size=8),
+                  predict_probabilities(model, moved[:, :, ::-1], batch_size=8)]
+    ten = predict_probabilities(model, images, batch_size=8, test_time_flip=True, test_time_shift=2)
+    np.testing.assert_allclose(ten, np.mean(views, axis=0), rtol=1e-6)
+    five = predict_probabilities(model, images, batch_size=8, test_time_shift=2)
+    np.testing.assert_allclose(five, np.mean(views[::2], axis=0), rtol=1e-6)
+
+    written = {}
+    for shift in (0, 2):
+        written[shift] = evaluate_model(model_path=tiny_model, data_dir=tmp_path / "data", trial="t",
+                                        metrics_path=tmp_path / f"m{shift}.json", plots_dir=tmp_path / f"p{shift}",
+                                        batch_size=8, test_time_flip=True, test_time_shift=shift)
+        assert written[shift]["test_time_shift"] == shift
+    assert written[2]["accuracy"] == pytest.approx(float(np.mean(ten.argmax(axis=1) == labels)), abs=1e-6)
+    # Beside the ten views' figures: the flip's alone (the shift-off run's) and the single pass's.
+    assert written[2]["accuracy_without_shift"] == written[0]["accuracy"]
+    assert written[2]["macro_f1_without_shift"] == written[0]["macro_avg"]["f1"]
+    assert written[2]["accuracy_without_flip"] == written[0]["accuracy_without_flip"]
+    assert "accuracy_without_shift" not in written[0]

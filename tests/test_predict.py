@@ -139,6 +139,12 @@ def test_test_time_flip_follows_the_trials_evaluation_unless_told():
     assert predict.use_test_time_flip(None, Path("elsewhere/tiny.keras"), settings)[0] is False
     assert predict.use_test_time_flip(False, Path("models/vgg_bn.keras"), settings) == (False, "--no-test-time-flip")
     assert predict.use_test_time_flip(True, Path("elsewhere/tiny.keras"), settings) == (True, "--test-time-flip")
+    shift = settings.test_time_shift["vgg_bn"]
+    assert shift > 0 and settings.test_time_shift["baseline"] == 0
+    assert predict.use_test_time_shift(None, Path("models/vgg_bn.keras"), settings) == (
+        shift, "evaluate.test_time_shift.vgg_bn")
+    assert predict.use_test_time_shift(None, Path("elsewhere/tiny.keras"), settings)[0] == 0
+    assert predict.use_test_time_shift(0, Path("models/vgg_bn.keras"), settings) == (0, "--test-time-shift")
 
 
 def test_test_time_flip_scores_each_face_as_the_mean_with_its_mirror(model_path, tmp_path):
@@ -151,15 +157,18 @@ def test_test_time_flip_scores_each_face_as_the_mean_with_its_mirror(model_path,
         Image.fromarray(image).save(tmp_path / f"{i}.png")
         files.append(predict.InputFile(tmp_path / f"{i}.png", Path(f"{i}.png")))
 
-    def scores(flip: bool) -> np.ndarray:
+    def scores(flip: bool, shift: int = 0) -> np.ndarray:
         results = [r for _, r, _ in predict.predict_files(files, model, detector=None, image_size=48, batch_size=2,
-                                                          test_time_flip=flip)]
+                                                          test_time_flip=flip, test_time_shift=shift)]
         return np.array([[r.faces[0]["scores"][e] for e in EMOTIONS] for r in results])
 
     plain, mirrored = predict_probabilities(model, images), predict_probabilities(model, images[:, :, ::-1].copy())
     np.testing.assert_allclose(scores(True), (plain + mirrored) / 2, atol=1e-6, rtol=0)
     np.testing.assert_allclose(scores(False), plain, atol=1e-6, rtol=0)
     assert np.abs(plain - mirrored).max() > 0.01  # the mirror images score differently, so the check has teeth
+    # With shifts too, predict scores a face as evaluation scores a test image.
+    np.testing.assert_allclose(scores(True, shift=3), predict_probabilities(model, images, test_time_flip=True,
+                                                                            test_time_shift=3), atol=1e-6, rtol=0)
 
 
 # --------------------------------------------------------------------------- the command line

@@ -79,6 +79,12 @@ def test_vgg_bn_reads_its_own_batch_and_class_weight_never_the_seed_model_keys(r
         ("train.precision", "float16", "train.precision"),
         ("evaluate.test_time_flip.vgg_bn", "yes", "evaluate.test_time_flip.vgg_bn"),
         ("evaluate.test_time_flip.vgg_nb", True, "evaluate.test_time_flip.vgg_nb"),
+        ("evaluate.test_time_shift.vgg_bn", 13, "evaluate.test_time_shift.vgg_bn"),
+        ("evaluate.test_time_shift.vgg_bn", -1, "evaluate.test_time_shift.vgg_bn"),
+        ("evaluate.test_time_shift.vgg_bn", 2.5, "evaluate.test_time_shift.vgg_bn"),
+        ("evaluate.test_time_shift.vgg_bn", True, "evaluate.test_time_shift.vgg_bn"),
+        ("evaluate.test_time_shift.vgg_nb", 3, "evaluate.test_time_shift.vgg_nb"),
+        ("evaluate.test_time_shift", 3, "evaluate.test_time_shift"),
     ],
 )
 def test_bad_recipe_values_name_the_key(real_params, key, value, expected):
@@ -92,12 +98,16 @@ def test_a_schedule_and_reduce_lr_are_refused_together(real_params):
         config_from_dict(edited(real_params, {"train.reduce_lr.enabled": True}))
 
 
-def test_test_time_flip_is_read_per_trial(real_params):
+def test_test_time_views_are_read_per_trial(real_params):
     config = config_from_dict(real_params)
     assert config.test_time_flip("vgg_bn") is True and config.test_time_flip("baseline") is False
-    assert stage_param_keys(config, "evaluate", "vgg_bn") == ["evaluate.test_time_flip.vgg_bn"]
-    flipped = config_from_dict(edited(real_params, {"evaluate.test_time_flip.vgg_bn": False}))
+    assert stage_param_keys(config, "evaluate", "vgg_bn") == ["evaluate.test_time_flip.vgg_bn",
+                                                              "evaluate.test_time_shift.vgg_bn"]
+    flipped = config_from_dict(edited(real_params, {"evaluate.test_time_flip.vgg_bn": False,
+                                                    "evaluate.test_time_shift.vgg_bn": 2}))
     assert flipped.test_time_flip("vgg_bn") is False
+    assert flipped.test_time_shift("vgg_bn") == 2
+    assert flipped.test_time_shift("baseline") == real_params["evaluate"]["test_time_shift"]["baseline"]
 
 
 # --- model ---------------------------------------------------------------------------------------------------------
@@ -248,7 +258,9 @@ def test_train_split_picks_the_training_array(tmp_path, split, images):
     run = tiny_vgg_bn_run(epochs=1, warmup_epochs=0, train_split=split)
     metrics = run_trial(run, data_dir=data_dir, model_path=tmp_path / "m.keras", live_dir=tmp_path / "live")
     assert metrics["train_split"] == split
-    assert metrics["precision"] == "float32"  # this CI class of CPU has neither AMX nor AVX512-BF16
+    # tiny_vgg_bn_run keeps train.precision: auto, recorded as what it resolved to on this machine (float32 on
+    # AVX2 CPUs, mixed_bfloat16 on AVX512-BF16 ones such as AMD Zen 4/5).
+    assert metrics["precision"] == resolve_precision("auto", gpus=0, flags=cpu_flags())
     assert metrics["onednn"] is onednn_enabled() is X86  # conftest imports emotion_lib before TensorFlow
     steps = math.ceil(images / run.batch_size)
     assert json.loads((tmp_path / "live" / "timing.json").read_text())["train_steps_per_epoch"] == steps

@@ -98,12 +98,11 @@ def set_global_determinism(seed: int) -> None:
 def compute_class_weights(labels: np.ndarray, num_classes: int, mode: str) -> dict[int, float] | None:
     """Keras ``class_weight`` for ``mode`` ``"none"`` (None), ``"balanced"`` or ``"sqrt"``.
 
-    balanced is sklearn's n / (k * count); sqrt is its square root, rescaled so
-    that the weight averaged over the training images stays 1 (the loss keeps its
-    scale, so the learning rate means the same). sqrt lifts a rare class (FER-2013's
-    disgust, 1.5 % of the training images: weight 9.4 under balanced, 3.2 under sqrt)
-    while costing the frequent ones less (happy: 0.57 against 0.79). Classes absent from ``labels`` get weight
-    1.0: they never occur in training, and sklearn refuses to weight them.
+    balanced is sklearn's n / (k * count); sqrt is its square root, rescaled so that the weight averaged over
+    the training images stays 1 (the loss keeps its scale, so the learning rate means the same). sqrt lifts a
+    rare class (FER-2013's disgust, 1.5 % of the training images: weight 9.4 under balanced, 3.2 under sqrt)
+    while costing the frequent ones less (happy: 0.57 against 0.79). Classes absent from ``labels`` get
+    weight 1.0: they never occur in training, and sklearn refuses to weight them.
     """
     if mode not in CLASS_WEIGHT_MODES:
         raise UserError(f"train.class_weight must be one of {list(CLASS_WEIGHT_MODES)}, got {mode!r}")

@@ -35,9 +35,9 @@ def main(args) -> None:
         extra={key: logged[key] for key in TRAINING_KEYS if key in logged},
     )
     views = [name for name, on in (("flip", test_time_flip), (f"{test_time_shift} px shifts", test_time_shift)) if on]
-    flip = f" (test-time {' and '.join(views)})" if views else ""
+    views_note = f" (test-time {' and '.join(views)})" if views else ""
     print(f"evaluate@{trial}: test accuracy {metrics['accuracy']:.4f}, macro F1 {metrics['macro_avg']['f1']:.4f} "
-          f"on {metrics['test_size']} images{flip} -> metrics/{trial}.json, plots/{trial}/")
+          f"on {metrics['test_size']} images{views_note} -> metrics/{trial}.json, plots/{trial}/")
 
 
 if __name__ == "__main__":

@@ -38,7 +38,7 @@ def main() -> None:
 
     from sklearn.metrics import accuracy_score, f1_score
 
-    from emotion_lib.evaluation import predict_probabilities, shifted
+    from emotion_lib.evaluation import predict_views
     from emotion_lib.inputs import load_split
     from emotion_lib.models import load_model
 
@@ -48,24 +48,18 @@ def main() -> None:
     _, train_labels = load_split(args.data, "train_full")
     start = time.perf_counter()
 
-    def predict(batch: np.ndarray) -> np.ndarray:
-        return predict_probabilities(model, batch, batch_size=args.batch_size)
-
     def report(name: str, probabilities: np.ndarray) -> None:
         predicted = probabilities.argmax(axis=1)
         per_class = " ".join(f"{f1:.3f}" for f1 in f1_score(labels, predicted, average=None))
         print(f"{name:44s} accuracy {accuracy_score(labels, predicted):.4f}  "
               f"macro F1 {f1_score(labels, predicted, average='macro'):.4f}  per-class F1 {per_class}", flush=True)
 
-    def with_mirror(batch: np.ndarray) -> list[np.ndarray]:
-        return [predict(batch), predict(np.ascontiguousarray(batch[:, :, ::-1]))]
-
-    base = with_mirror(images)
+    # The views evaluation averages (evaluate.test_time_flip / test_time_shift), kept apart for the geometric mean.
+    base = predict_views(model, images, batch_size=args.batch_size, flip=True)
     report("one pass", base[0])
     report("flip average (evaluate.test_time_flip)", (base[0] + base[1]) / 2)
     for pixels in (2, 3):
-        views = base + [view for dy, dx in ((pixels, 0), (-pixels, 0), (0, pixels), (0, -pixels))
-                        for view in with_mirror(shifted(images, dy, dx))]
+        views = predict_views(model, images, batch_size=args.batch_size, flip=True, shift=pixels)
         report(f"flip + 4 shifts of {pixels} px (10 views)", np.mean(views, axis=0))
         report("  the same, geometric mean", np.exp(np.mean(np.log(np.asarray(views) + 1e-9), axis=0)))
     prior = np.bincount(train_labels, minlength=base[0].shape[1]) / len(train_labels)

@@ -249,11 +249,12 @@ def shifted(images: np.ndarray, dy: int, dx: int) -> np.ndarray:
     return np.ascontiguousarray(padded[:, pad_y - dy: pad_y - dy + height, pad_x - dx: pad_x - dx + width])
 
 
-def _predict_views(model: Any, images: np.ndarray, batch_size: int, flip: bool,
-                   shift: int) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
-    """The probabilities averaged over the test-time views, the single pass's, and the unshifted views' average.
+def predict_views(model: Any, images: np.ndarray, *, batch_size: int = 64, flip: bool = False,
+                  shift: int = 0) -> list[np.ndarray]:
+    """The class probabilities of every test-time view of ``images``, one array per view, in this order.
 
-    The second is None without any extra view, the third None without shifts.
+    The images as given, then (with ``shift``) moved ``shift`` pixels down, up, right and left; with ``flip``
+    each followed by its mirror image.  :func:`predict_probabilities` averages them.
     """
     offsets = [(0, 0)] + ([(shift, 0), (-shift, 0), (0, shift), (0, -shift)] if shift else [])
     views = []
@@ -262,6 +263,16 @@ def _predict_views(model: Any, images: np.ndarray, batch_size: int, flip: bool,
         views.append(_predict_once(model, moved, batch_size))
         if flip:
             views.append(_predict_once(model, np.ascontiguousarray(moved[:, :, ::-1]), batch_size))
+    return views
+
+
+def _predict_views(model: Any, images: np.ndarray, batch_size: int, flip: bool,
+                   shift: int) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """The probabilities averaged over the test-time views, the single pass's, and the unshifted views' average.
+
+    The second is None without any extra view, the third None without shifts.
+    """
+    views = predict_views(model, images, batch_size=batch_size, flip=flip, shift=shift)
     if len(views) == 1:
         return views[0], None, None
     unshifted = np.mean(views[:2], axis=0) if flip else views[0]
@@ -450,6 +461,8 @@ __all__ = [
     "compute_metrics",
     "evaluate_model",
     "predict_probabilities",
+    "predict_views",
+    "shifted",
     "sparse_categorical_crossentropy",
     "write_evaluation_outputs",
 ]

@@ -29,7 +29,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -129,20 +129,24 @@ def use_test_time_flip(requested: bool | None, model_path: Path, settings: Setti
     """
     if requested is not None:
         return requested, "--test-time-flip" if requested else "--no-test-time-flip"
-    trial = Path(model_path).stem
-    if trial in settings.test_time_flip:
-        return bool(settings.test_time_flip[trial]), f"evaluate.test_time_flip.{trial}"
-    return False, "not a trial of params.yaml"
+    flip, why = _as_evaluated(model_path, settings.test_time_flip, "test_time_flip", False)
+    return bool(flip), why
 
 
 def use_test_time_shift(requested: int | None, model_path: Path, settings: Settings) -> tuple[int, str]:
     """How many pixels to also shift each face by (0: no shifted views), and why; as :func:`use_test_time_flip`."""
     if requested is not None:
         return requested, "--test-time-shift"
+    shift, why = _as_evaluated(model_path, settings.test_time_shift, "test_time_shift", 0)
+    return int(shift), why
+
+
+def _as_evaluated(model_path: Path, per_trial: Mapping[str, Any], key: str, default: Any) -> tuple[Any, str]:
+    """``evaluate.<key>.<trial>`` for a trial's model (``models/<trial>.keras``), else ``default``; and why."""
     trial = Path(model_path).stem
-    if trial in settings.test_time_shift:
-        return int(settings.test_time_shift[trial]), f"evaluate.test_time_shift.{trial}"
-    return 0, "not a trial of params.yaml"
+    if trial in per_trial:
+        return per_trial[trial], f"evaluate.{key}.{trial}"
+    return default, "not a trial of params.yaml"
 
 
 def collect_inputs(paths: Sequence[str], extensions: frozenset[str],

@@ -279,8 +279,10 @@ def _augmentation(x, seeds: _SeedStream, *, shift: float, rotation: float, zoom:
         x = keras.layers.RandomZoom(zoom, seed=seeds.next(), name="augment_zoom")(x)
     if erasing > 0:
         # One patch of 2-20 % of the image, filled with noise, with probability `erasing` (Zhong et al. 2020).
-        x = keras.layers.RandomErasing(factor=erasing, scale=(0.02, 0.2), value_range=(0, 255), seed=seeds.next(),
-                                       name="augment_erasing")(x)
+        # A (p, p) factor: Keras reads a single float p as "a probability drawn from [0, p] per image", which
+        # erases p / 2 of the images on average, not p.
+        x = keras.layers.RandomErasing(factor=(erasing, erasing), scale=(0.02, 0.2), value_range=(0, 255),
+                                       seed=seeds.next(), name="augment_erasing")(x)
     return x
 
 

@@ -137,6 +137,19 @@ def test_augmentation_changes_training_images_only():
     assert not np.allclose(augment(images, training=True), images)
 
 
+@pytest.mark.parametrize("erasing", [0.25, 0.5])
+def test_erasing_erases_that_fraction_of_the_images(erasing):
+    # Keras' RandomErasing reads a single float p as "a probability drawn from [0, p]", which erases p / 2 of the
+    # images; the param means the fraction itself.
+    spec = dataclasses.replace(tiny_vgg_bn_run().architecture, erasing=erasing)
+    model = build_model(**dataclasses.asdict(spec), num_classes=7, seed=0)
+    erase = keras.Sequential([model.get_layer("augment_erasing")])
+    images = np.full((4000, 48, 48, 1), 128.0, "float32")
+    erased = np.any(keras.ops.convert_to_numpy(erase(images, training=True)) != images, axis=(1, 2, 3))
+    # 4,000 Bernoulli draws: the standard error is under 0.008, so 0.03 is almost four of them.
+    assert erased.mean() == pytest.approx(erasing, abs=0.03)
+
+
 def test_classifier_stays_float32_under_mixed_precision():
     with dtype_policy("mixed_bfloat16"):
         model = build_model(**dataclasses.asdict(tiny_vgg_bn_run().architecture), num_classes=7, seed=0)

@@ -54,8 +54,11 @@ def recipe_run(overrides: dict | None = None):
 
 
 def precision_speed(precisions: list[str], overrides: dict | None = None, steps: int = 40,
-                    batch_size: int = 64) -> dict[str, float]:
-    """Training images/second of the vgg_bn model (``-S`` overrides applied) per dtype policy, on random images."""
+                    batch_size: int | None = None) -> dict[str, float]:
+    """Training images/second of the vgg_bn model (``-S`` overrides applied) per dtype policy, on random images.
+
+    Batches of ``batch_size`` images, by default the trial's own (``trials.vgg_bn.batch_size``, so ``-S`` sets it).
+    """
     import numpy as np
     import tensorflow as tf
 
@@ -65,6 +68,7 @@ def precision_speed(precisions: list[str], overrides: dict | None = None, steps:
     from emotion_lib.training import compile_model, make_optimizer
 
     run = recipe_run(overrides)
+    batch_size = batch_size or run.batch_size
     shape = (batch_size * 8, run.architecture.image_size, run.architecture.image_size, run.architecture.channels)
     images = np.random.default_rng(0).integers(0, 256, shape).astype("float32")
     labels = np.random.default_rng(1).integers(0, 7, batch_size * 8)

@@ -35,3 +35,10 @@ def test_precision_speed_times_auto_as_the_policy_training_resolves_it_to():
     assert policies["mixed_float16"] == "mixed_float16"
     for policy in policies.values():
         keras.DTypePolicy(policy)
+
+
+def test_precision_speed_times_the_trials_batch_size(capsys):
+    # It timed batches of 64 whatever `-S trials.vgg_bn.batch_size` said.
+    script = load_bench_script("fer_recipe")
+    script.precision_speed(["float32"], {"trials.vgg_bn.batch_size": 8, "trials.vgg_bn.widths": [4, 8]}, steps=1)
+    assert "batch 8," in capsys.readouterr().out

@@ -270,13 +270,12 @@ def _predict_views(model: Any, images: np.ndarray, batch_size: int, flip: bool,
                    shift: int) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
     """The probabilities averaged over the test-time views, the single pass's, and the unshifted views' average.
 
-    The second is None without any extra view, the third None without shifts.
+    The second is None without ``flip``, the third None without ``shift``: each is what the average would be
+    without that kind of view.
     """
     views = predict_views(model, images, batch_size=batch_size, flip=flip, shift=shift)
-    if len(views) == 1:
-        return views[0], None, None
     unshifted = np.mean(views[:2], axis=0) if flip else views[0]
-    return np.mean(views, axis=0), views[0], (unshifted if shift else None)
+    return np.mean(views, axis=0), (views[0] if flip else None), (unshifted if shift else None)
 
 
 def _predict_once(model: Any, images: np.ndarray, batch_size: int) -> np.ndarray:
@@ -439,8 +438,7 @@ def evaluate_model(
     loss = sparse_categorical_crossentropy(labels, probabilities)
     extra = {**(extra or {}), "test_time_flip": bool(test_time_flip), "test_time_shift": int(test_time_shift)}
     # The figures without each kind of extra view beside the averaged ones, so every run measures what they add.
-    for suffix, fewer_views in (("without_flip", single_pass if test_time_flip else None),
-                                ("without_shift", unshifted)):
+    for suffix, fewer_views in (("without_flip", single_pass), ("without_shift", unshifted)):
         if fewer_views is not None:
             fewer = compute_metrics(y_true=labels, probabilities=fewer_views, emotions=emotions, loss=None)
             extra.update({f"accuracy_{suffix}": fewer["accuracy"], f"macro_f1_{suffix}": fewer["macro_avg"]["f1"]})

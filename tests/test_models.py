@@ -18,7 +18,16 @@ import pytest
 from emotion_lib.architecture import min_input_size
 from emotion_lib.config import load_config
 from emotion_lib.errors import UserError
-from emotion_lib.models import VGG16Preprocess, build_model, build_vgg16_base, load_model, save_model, unfreeze_blocks
+from emotion_lib.models import (
+    FusedBatchNormalization,
+    VGG16Preprocess,
+    build_model,
+    build_vgg16_base,
+    load_model,
+    save_model,
+    unfreeze_blocks,
+)
+from emotion_lib.precision import dtype_policy
 from emotion_lib.training import count_params
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -232,6 +241,94 @@ def test_safe_mode_round_trip(tmp_path, name, kwargs, channels):
     # Inference mode: augmentation and dropout are inactive, so predictions must agree exactly.
     np.testing.assert_allclose(loaded.predict(images, verbose=0), model.predict(images, verbose=0), rtol=1e-6)
     assert keras.models.load_model(path, safe_mode=True).count_params() == model.count_params()
+
+
+def _normalised_with_gradients(layer: keras.layers.Layer, images: np.ndarray, training: bool):
+    """``layer``'s output on ``images`` and the gradients of a fixed random linear loss of it (images, gamma, beta).
+
+    The loss weighs every output differently: a per-channel sum of normalised outputs would have zero gradient.
+    """
+    import tensorflow as tf
+
+    inputs = tf.constant(images)
+    loss_weights = tf.constant(np.random.default_rng(3).normal(size=images.shape).astype("float32"))
+    with tf.GradientTape() as tape:
+        tape.watch(inputs)
+        outputs = layer(inputs, training=training)
+        loss = tf.reduce_sum(tf.cast(outputs, "float32") * loss_weights)
+    gradients = tape.gradient(loss, [inputs, layer.gamma, layer.beta])
+    return np.asarray(tf.cast(outputs, "float32")), [np.asarray(gradient) for gradient in gradients]
+
+
+def _twin_batch_norms(images: np.ndarray) -> tuple[keras.layers.Layer, keras.layers.Layer]:
+    """Keras' BatchNormalization and the fused one, built for ``images`` with the same non-trivial weights."""
+    rng = np.random.default_rng(1)
+    channels = images.shape[-1]
+    weights = [rng.normal(1.0, 0.2, channels), rng.normal(0.0, 0.2, channels),  # gamma, beta
+               rng.normal(0.0, 1.0, channels), rng.uniform(0.5, 2.0, channels)]  # moving mean, moving variance
+    layers = keras.layers.BatchNormalization(), FusedBatchNormalization()
+    for layer in layers:
+        layer.build(images.shape)
+        layer.set_weights([weight.astype("float32") for weight in weights])
+    return layers
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_fused_batch_normalization_computes_what_keras_batch_normalization_does(training):
+    images = np.random.default_rng(0).normal(2.0, 3.0, (8, 12, 12, 16)).astype("float32")
+    reference, fused = _twin_batch_norms(images)
+    initial_moving = [np.array(weight) for weight in reference.get_weights()[2:]]
+    (expected, expected_gradients), (outputs, gradients) = (
+        _normalised_with_gradients(layer, images, training) for layer in (reference, fused))
+    np.testing.assert_allclose(outputs, expected, atol=1e-5)
+    named = zip(("images", "gamma", "beta"), gradients, expected_gradients, strict=True)
+    for name, gradient, expected_gradient in named:
+        scale = np.abs(expected_gradient).max()
+        np.testing.assert_allclose(gradient / scale, expected_gradient / scale, atol=1e-5, err_msg=name)
+    # The moving statistics move in training (towards the batch's biased variance, as Keras' do) and only then.
+    moving_pairs = zip(fused.get_weights()[2:], reference.get_weights()[2:], initial_moving, strict=True)
+    for moving, expected_moving, initial in moving_pairs:
+        np.testing.assert_allclose(moving, expected_moving, rtol=1e-6)
+        assert np.array_equal(moving, initial) != training
+
+
+@pytest.mark.parametrize("channels", [16, 24])  # 24: normalised in float32 (oneDNN's bfloat16 kernel is slow there)
+def test_fused_batch_normalization_in_mixed_bfloat16_matches_within_bfloat16_rounding(channels):
+    images = np.random.default_rng(0).normal(2.0, 3.0, (8, 12, 12, channels)).astype("float32")
+    with dtype_policy("mixed_bfloat16"):
+        reference, fused = _twin_batch_norms(images)
+        for training in (True, False):
+            expected, _ = _normalised_with_gradients(reference, images, training)
+            outputs, _ = _normalised_with_gradients(fused, images, training)
+            np.testing.assert_allclose(outputs, expected, atol=0.05)  # bfloat16 keeps 8 bits: ~0.4 % of ~4
+        assert keras.backend.standardize_dtype(fused(images, training=False).dtype) == "bfloat16"  # back from float32
+    np.testing.assert_allclose(fused.get_weights()[2:][1], reference.get_weights()[2:][1], rtol=1e-3)
+
+
+def test_fused_batch_normalization_falls_back_to_keras_on_dense_features():
+    features = np.random.default_rng(0).normal(2.0, 3.0, (32, 16)).astype("float32")
+    reference, fused = _twin_batch_norms(features)
+    for training in (True, False):
+        np.testing.assert_allclose(_normalised_with_gradients(fused, features, training)[0],
+                                   _normalised_with_gradients(reference, features, training)[0], atol=1e-6)
+
+
+@pytest.mark.filterwarnings("ignore:Skipping variable loading for optimizer")
+def test_vgg_bn_round_trip_keeps_the_fused_batch_norms_and_their_statistics(tmp_path):
+    model = build_model(backbone="vgg_bn", num_classes=7, image_size=16, channels=1, widths=[4, 8],
+                        convs_per_block=1, dense_units=8, seed=0)
+    fused = [layer for layer in model.layers if isinstance(layer, FusedBatchNormalization)]
+    assert [layer.name for layer in fused] == ["block1_bn1", "block2_bn1"]
+    rng = np.random.default_rng(2)
+    for layer in fused:  # statistics a trained model would have, so a lost one changes the predictions
+        gamma, beta, mean, variance = layer.get_weights()
+        layer.set_weights([gamma, beta, rng.normal(0, 5, mean.shape), rng.uniform(0.1, 9, variance.shape)])
+    path = tmp_path / "vgg_bn.keras"
+    model.save(path)
+    loaded = load_model(path)
+    assert [type(layer) for layer in loaded.layers] == [type(layer) for layer in model.layers]
+    images = rng.uniform(0, 255, size=(3, 16, 16, 1)).astype("float32")
+    np.testing.assert_allclose(loaded.predict(images, verbose=0), model.predict(images, verbose=0), rtol=1e-6)
 
 
 def test_saved_model_bytes_depend_on_the_model_alone(tmp_path):

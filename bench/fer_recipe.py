@@ -14,6 +14,7 @@ per precision on random data.  Usage::
         --run base: --run balanced:trials.vgg_bn.class_weight=balanced               # an ablation, 2 runs
     python bench/fer_recipe.py --precision float32 mixed_bfloat16 auto               # speed only
     python bench/fer_recipe.py --precision float32 -S 'trials.vgg_bn.widths=[16,32,64,128]'   # another width's speed
+    python bench/fer_recipe.py --precision mixed_bfloat16 --batch-norm fused keras   # the fused batch norm's gain
 
 Report figures on the dev split as "FER-2013 dev split", never as FER-2013 test accuracy.
 """
@@ -21,13 +22,17 @@ Report figures on the dev split as "FER-2013 dev split", never as FER-2013 test 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
+import itertools
 import json
 import re
 import shutil
 import sys
 import tempfile
 import time
+import unittest.mock
+from collections.abc import Iterator
 from pathlib import Path
 
 import yaml
@@ -54,10 +59,13 @@ def recipe_run(overrides: dict | None = None):
 
 
 def precision_speed(precisions: list[str], overrides: dict | None = None, steps: int = 40,
-                    batch_size: int | None = None) -> dict[str, float]:
+                    batch_size: int | None = None, batch_norms: tuple[str, ...] = ("fused",)) -> dict[str, float]:
     """Training images/second of the vgg_bn model (``-S`` overrides applied) per dtype policy, on random images.
 
     Batches of ``batch_size`` images, by default the trial's own (``trials.vgg_bn.batch_size``, so ``-S`` sets it).
+    ``batch_norms`` also times the model with Keras' own ``BatchNormalization`` (``keras``) beside the fused one the
+    trial uses (``fused``), each precision's two back to back, so the ratio shares the machine's state of the
+    moment. Keys are ``precision`` for the fused layer alone, else ``precision/batch_norm``.
     """
     import numpy as np
     import tensorflow as tf
@@ -75,18 +83,42 @@ def precision_speed(precisions: list[str], overrides: dict | None = None, steps:
     # Without autotuning, as in training: its thread's timed sleep would round each timed `fit` up to 10.24 * 2^k s.
     dataset = without_autotune(tf.data.Dataset.from_tensor_slices((images, labels)).batch(batch_size).cache().repeat())
     speeds = {}
-    for precision, policy in dtype_policies(precisions):
-        with dtype_policy(policy):
+    for (precision, policy), batch_norm in itertools.product(dtype_policies(precisions), batch_norms):
+        key = precision if batch_norms == ("fused",) else f"{precision}/{batch_norm}"
+        with dtype_policy(policy), batch_norm_layer(batch_norm):
             model = build_model(**dataclasses.asdict(run.architecture), num_classes=7, seed=0)
             compile_model(model, make_optimizer(run, steps), run.label_smoothing)
             model.fit(dataset, steps_per_epoch=5, epochs=1, verbose=0)  # tracing and warm-up
             start = time.perf_counter()
             model.fit(dataset, steps_per_epoch=steps, epochs=1, verbose=0)
-            speeds[precision] = steps * batch_size / (time.perf_counter() - start)
-        label = precision if precision == policy else f"{precision} ({policy})"
-        print(f"{label:24s} {speeds[precision]:7.1f} img/s (training, batch {batch_size}, {steps} steps)",
-              flush=True)
+            speeds[key] = steps * batch_size / (time.perf_counter() - start)
+        label = (precision if precision == policy else f"{precision} ({policy})") + (
+            "" if batch_norms == ("fused",) else f", {batch_norm} batch norm")
+        print(f"{label:40s} {speeds[key]:7.1f} img/s (training, batch {batch_size}, {steps} steps)", flush=True)
     return speeds
+
+
+BATCH_NORMS = ("fused", "keras")
+
+
+@contextlib.contextmanager
+def batch_norm_layer(kind: str) -> Iterator[None]:
+    """Build vgg_bn's convolution blocks with the fused batch norm (``fused``, the trial's) or Keras' (``keras``).
+
+    ``keras`` swaps the class the model factory instantiates for the parent it subclasses, which is what the
+    trial used before the fused layer; only this benchmark does that, to keep the speed-up measurable.
+    """
+    import keras
+
+    from emotion_lib import models
+
+    if kind not in BATCH_NORMS:
+        raise ValueError(f"batch norm {kind!r}: expected one of {', '.join(BATCH_NORMS)}")
+    if kind == "fused":
+        yield
+        return
+    with unittest.mock.patch.object(models, "FusedBatchNormalization", keras.layers.BatchNormalization):
+        yield
 
 
 def dtype_policies(precisions: list[str]) -> list[tuple[str, str]]:
@@ -135,12 +167,14 @@ def main() -> None:
                         help="one training run with its own overrides (default: one run, no overrides)")
     parser.add_argument("--precision", nargs="*", choices=PRECISIONS, metavar="POLICY",
                         help=f"measure img/s per precision first ({' | '.join(PRECISIONS)})")
+    parser.add_argument("--batch-norm", nargs="+", choices=BATCH_NORMS, default=["fused"], metavar="KIND",
+                        help="with --precision: time the fused batch norm (the trial's) and/or Keras' own (keras)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary copy and print its path")
     args = parser.parse_args()
     print(f"CPU: {cpu_description()}", flush=True)
     set_overrides = parse_run("common:" + ",".join(args.set))[1]
     if args.precision:
-        precision_speed(args.precision, set_overrides)
+        precision_speed(args.precision, set_overrides, batch_norms=tuple(args.batch_norm))
     if args.raw_dir is None:
         return
     if not (args.raw_dir / "train").is_dir():

@@ -42,3 +42,28 @@ def test_precision_speed_times_the_trials_batch_size(capsys):
     script = load_bench_script("fer_recipe")
     script.precision_speed(["float32"], {"trials.vgg_bn.batch_size": 8, "trials.vgg_bn.widths": [4, 8]}, steps=1)
     assert "batch 8," in capsys.readouterr().out
+
+
+
+def _batch_norm_classes() -> set[str]:
+    import keras
+
+    from emotion_lib.models import build_model
+
+    model = build_model(backbone="vgg_bn", num_classes=7, image_size=16, channels=1, widths=[4],
+                        convs_per_block=1, dense_units=0, seed=0)
+    return {type(layer).__name__ for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)}
+
+
+def test_precision_speed_times_keras_batch_norm_beside_the_fused_one(capsys):
+    script = load_bench_script("fer_recipe")
+    built = {}
+    for kind in script.BATCH_NORMS:
+        with script.batch_norm_layer(kind):
+            built[kind] = _batch_norm_classes()
+    assert built == {"fused": {"FusedBatchNormalization"}, "keras": {"BatchNormalization"}}
+    assert _batch_norm_classes() == {"FusedBatchNormalization"}  # the swap ends with its block
+    speeds = script.precision_speed(["float32"], {"trials.vgg_bn.batch_size": 8, "trials.vgg_bn.widths": [4, 8]},
+                                    steps=1, batch_norms=("fused", "keras"))
+    assert set(speeds) == {"float32/fused", "float32/keras"}
+    assert "keras batch norm" in capsys.readouterr().out

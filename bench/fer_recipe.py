@@ -83,8 +83,9 @@ def precision_speed(precisions: list[str], overrides: dict | None = None, steps:
     # Without autotuning, as in training: its thread's timed sleep would round each timed `fit` up to 10.24 * 2^k s.
     dataset = without_autotune(tf.data.Dataset.from_tensor_slices((images, labels)).batch(batch_size).cache().repeat())
     speeds = {}
+    compared = batch_norms != ("fused",)
     for (precision, policy), batch_norm in itertools.product(dtype_policies(precisions), batch_norms):
-        key = precision if batch_norms == ("fused",) else f"{precision}/{batch_norm}"
+        key = f"{precision}/{batch_norm}" if compared else precision
         with dtype_policy(policy), batch_norm_layer(batch_norm):
             model = build_model(**dataclasses.asdict(run.architecture), num_classes=7, seed=0)
             compile_model(model, make_optimizer(run, steps), run.label_smoothing)
@@ -93,7 +94,7 @@ def precision_speed(precisions: list[str], overrides: dict | None = None, steps:
             model.fit(dataset, steps_per_epoch=steps, epochs=1, verbose=0)
             speeds[key] = steps * batch_size / (time.perf_counter() - start)
         label = (precision if precision == policy else f"{precision} ({policy})") + (
-            "" if batch_norms == ("fused",) else f", {batch_norm} batch norm")
+            f", {batch_norm} batch norm" if compared else "")
         print(f"{label:40s} {speeds[key]:7.1f} img/s (training, batch {batch_size}, {steps} steps)", flush=True)
     return speeds
 

@@ -44,7 +44,6 @@ def test_precision_speed_times_the_trials_batch_size(capsys):
     assert "batch 8," in capsys.readouterr().out
 
 
-
 def _batch_norm_classes() -> set[str]:
     import keras
 

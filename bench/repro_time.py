@@ -11,8 +11,11 @@ slowest CPU seen, 70 img/s).  Usage:
     python bench/repro_time.py --tiny          # the end-to-end tests' shrunk params
     python bench/repro_time.py -S trials.baseline.epochs=5   # extra overrides, as with `dvc exp run -S`
     python bench/repro_time.py --in-place      # `dvc repro` in this repository (what is stale reruns)
+    python bench/repro_time.py --one-epoch     # every trial trained one epoch: the pipeline's fixed cost
 
 ``--in-place`` is how main's committed results are made: the rerun and its cost in one run.
+``--one-epoch`` trains every trial of params.yaml for one epoch (no warm-up): what is left is the cost that no
+choice of epochs goes below (process start-up, data, each model's first, tracing epoch, the evaluations).
 """
 
 from __future__ import annotations
@@ -68,12 +71,14 @@ def main() -> None:
     parser.add_argument("--tiny", action="store_true", help="use the end-to-end tests' shrunk params")
     parser.add_argument("-S", "--set", action="append", default=[], metavar="KEY=VALUE", help="override a param")
     parser.add_argument("--keep", action="store_true", help="keep the temporary copy and print its path")
+    parser.add_argument("--one-epoch", action="store_true",
+                        help="train every trial for one epoch: the pipeline's fixed cost (with --tiny or -S too)")
     parser.add_argument("--in-place", action="store_true",
                         help="run `dvc repro` in this repository instead of a fresh copy (no -S, no --tiny)")
     args = parser.parse_args()
     if args.in_place:
-        if args.tiny or args.set:
-            sys.exit("error: --in-place runs this repository's own params; drop --tiny and -S")
+        if args.tiny or args.set or args.one_epoch:
+            sys.exit("error: --in-place runs this repository's own params; drop --tiny, -S and --one-epoch")
         before = measured_speed("before")
         report(*timed_repro(Path(__file__).resolve().parents[1], echo=True), tiny=False, speed_before=before)
         return
@@ -83,7 +88,7 @@ def main() -> None:
     # make_tiny_repo applies the tiny params; undo them unless asked for, by restoring the real params.yaml.
     if not args.tiny:
         shutil.copy2(Path(__file__).resolve().parents[1] / "params.yaml", repo / "params.yaml")
-    overrides = {}
+    overrides = one_epoch_overrides(yaml.safe_load((repo / "params.yaml").read_text())) if args.one_epoch else {}
     for item in args.set:
         key, _, value = item.partition("=")
         overrides[key] = yaml.safe_load(value)
@@ -96,6 +101,16 @@ def main() -> None:
         print(f"kept: {repo}")
     else:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def one_epoch_overrides(params: dict) -> dict[str, int]:
+    """Overrides that train every trial of ``params`` for one epoch, with no learning-rate warm-up epoch."""
+    overrides = {}
+    for name, trial in params["trials"].items():
+        overrides[f"trials.{name}.epochs"] = 1
+        if "warmup_epochs" in trial:
+            overrides[f"trials.{name}.warmup_epochs"] = 0
+    return overrides
 
 
 def measured_speed(when: str) -> float:

@@ -29,7 +29,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -38,6 +38,7 @@ import numpy as np
 
 from emotion_lib import EMOTIONS, faces
 from emotion_lib.cli import run_stage
+from emotion_lib.config import MAX_TEST_TIME_SHIFT
 from emotion_lib.errors import UserError
 
 EXIT_OK = 0
@@ -480,37 +481,30 @@ def build_parser() -> argparse.ArgumentParser:
                         "(PNG) into DIR")
     parser.add_argument("--no-detect", action="store_true", help="each image is one pre-cropped face "
                         "(FER-style 48x48 crops): no face detection")
-    parser.add_argument("--batch-size", type=_positive, default=64, metavar="N", help="faces per model batch "
-                        "(default 64)")
+    positive = _whole_number(1, None, "a positive integer")
+    parser.add_argument("--batch-size", type=positive, default=64, metavar="N",
+                        help="faces per model batch (default 64)")
     parser.add_argument("--test-time-flip", action=argparse.BooleanOptionalAction, default=None,
                         help="score each face as the mean of it and its mirror image (default: as evaluate@<trial> "
                         "does for models/<trial>.keras, evaluate.test_time_flip.<trial>; off for other models)")
-    parser.add_argument("--test-time-shift", type=_shift, default=None, metavar="PIXELS",
+    shift = _whole_number(0, MAX_TEST_TIME_SHIFT, f"a whole number of pixels from 0 to {MAX_TEST_TIME_SHIFT}")
+    parser.add_argument("--test-time-shift", type=shift, default=None, metavar="PIXELS",
                         help="also average over each face shifted this many pixels up, down, left and right; 0 = off "
                         "(default: as evaluate@<trial> does, evaluate.test_time_shift.<trial>; 0 for other models)")
     return parser
 
 
-def _shift(text: str) -> int:
-    from emotion_lib.config import MAX_TEST_TIME_SHIFT
-
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number of pixels, got {text!r}") from None
-    if not 0 <= value <= MAX_TEST_TIME_SHIFT:
-        raise argparse.ArgumentTypeError(f"expected 0 to {MAX_TEST_TIME_SHIFT} pixels, got {value}")
-    return value
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
+def _whole_number(low: int, high: int | None, expected: str) -> Callable[[str], int]:
+    """An argparse ``type``: a whole number from ``low`` to ``high`` (None: no limit); else it says ``expected``."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+        if value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {value}")
+        return value
+    return parse
 
 
 def _run(args: argparse.Namespace) -> None:

@@ -274,7 +274,11 @@ def test_cli_no_detect_predictions_equal_the_evaluation_path(model_path, tmp_pat
     (["--model", "README.md"], "README.md is not a Keras model of this project"),
     (["--model", "models/nothing.keras"], "models/nothing.keras does not exist"),
     (["--output", "out.txt"], "--output out.txt: unknown format"),
-    (["--batch-size", "0"], "expected a positive integer"),
+    (["--batch-size", "0"], "expected a positive integer, got 0"),
+    (["--batch-size", "two"], "expected a positive integer, got 'two'"),
+    (["--test-time-shift", "13"], "expected a whole number of pixels from 0 to 12, got 13"),
+    (["--test-time-shift", "-1"], "expected a whole number of pixels from 0 to 12, got -1"),
+    (["--test-time-shift", "1.5"], "expected a whole number of pixels from 0 to 12, got '1.5'"),
 ])
 def test_cli_usage_and_model_errors_exit_2_in_one_line(args, message):
     out = run_cli(ASTRONAUT, *args)

@@ -216,7 +216,7 @@ class TrialConfig:
     backbone: str = "scratch"
     epochs: int = 10
     learning_rate: float = 0.001
-    # EarlyStopping on val_loss with best weights restored; 0 trains for all epochs.
+    # EarlyStopping on train.early_stopping_monitor, restoring the best weights; 0 trains for all epochs.
     early_stopping_patience: int = 0
     augmentation: bool = False
     flatten_dropout: bool = False

@@ -539,6 +539,8 @@ def _write_summary(live, history: dict[str, list[float]], saved: int, summary: d
     live.summary.update(_epoch_metrics(history, saved))
     live.summary["last_epoch"] = {**_epoch_metrics(history, last), "epoch": last + 1}
     live.summary.update(summary)
+    # make_summary writes live.step as "step", which DVCLive's callback left at the last epoch.
+    live.step = saved
     live.make_summary()
 
 

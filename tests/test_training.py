@@ -200,6 +200,8 @@ def test_early_stopping_fires_and_the_saved_model_is_the_restored_epoch(tmp_path
     # The first epoch with the best value of the monitored curve, as Keras' EarlyStopping counts it.
     best = int(np.argmin(curves["eval/loss"]) if monitor == "val_loss" else np.argmax(curves["eval/accuracy"]))
     assert metrics["saved_epoch"] == metrics["best_epoch"] == best + 1 < metrics["epochs_run"]
+    # The top-level step is the saved epoch's (0-based), like the figures beside it; the last epoch keeps its own.
+    assert metrics["step"] == best and metrics["last_epoch"]["step"] == metrics["epochs_run"] - 1
     assert metrics["eval"]["loss"] == pytest.approx(curves["eval/loss"][best])
     assert metrics["last_epoch"]["eval"]["loss"] > metrics["eval"]["loss"]
     # The saved weights are the restored epoch's: re-scoring the saved model on val gives that epoch's val loss.

@@ -370,7 +370,8 @@ class TrialRun:
     architecture: ArchitectureSpec | None
     # "mirrored": data-parallel over every visible device, batch_size per replica (see emotion_lib.training).
     distribute: str = "none"
-    early_stopping_monitor: str = "val_loss"
+    # The same default as train.early_stopping_monitor, so a TrialRun built by hand watches what a stage would.
+    early_stopping_monitor: str = TrainConfig.early_stopping_monitor
     init_from: str | None = None
     unfreeze: tuple[str, ...] = ()
     train_split: str = "undersampled"

@@ -62,7 +62,7 @@ def main() -> None:
     print(f"params: defaults + {overrides}")
     seconds, total = timed_repro(repo, "summary", echo=True)
 
-    prepared = json.loads((repo / "metrics" / "prepare.json").read_text())["counts"]["after_undersampling"]
+    prepared = json.loads((repo / "metrics" / "prepare.json").read_text())["counts"]["splits"]
     print(f"\ndata: train {prepared['train']['total']}, val {prepared['val']['total']}, "
           f"test {prepared['test']['total']} images")
     print(f"{'trial':16s} {'accuracy':>8s} {'macro F1':>8s} {'seed acc':>8s} {'epochs':>6s}  "

@@ -3,12 +3,13 @@
 Reads either the Kaggle folder layout (``raw_dir/train|test/<emotion>/*``) or
 the original challenge file ``fer2013.csv``, drops files that are not images or
 do not decode, normalises every image to ``image_size`` x ``image_size``
-grayscale, removes exact duplicates without touching the test split, makes a
-stratified train/val split, optionally undersamples the training split, and
-writes the manifest, the ``.npz`` arrays, the metrics and the class
-distribution plots.  Beside the (undersampled) ``train.npz`` it keeps the full
-deduplicated training split outside val, ``train_full.npz``, for trials that
-handle class imbalance in their loss instead (``trials.<name>.train_split: full``).
+grayscale, removes exact duplicates without touching the test split, optionally
+undersamples the training pool to balance it, makes a stratified train/val split
+of that pool (so, as in the seed study, validation is balanced too), and writes
+the manifest, the ``.npz`` arrays, the metrics and the class distribution plots.
+Beside the (undersampled) ``train.npz`` it keeps the full deduplicated training
+split outside val, ``train_full.npz``, for trials that handle class imbalance in
+their loss instead (``trials.<name>.train_split: full``).
 
 Everything is validated and computed in memory before the first byte is
 written, and every output is written atomically, so bad input raises
@@ -676,8 +677,9 @@ def prepare_dataset(
     if undersample:
         samples, under_drops, target = _undersample(samples, names, samples_per_class, seed)
         drops += under_drops
-    _split_train_val(samples, names, val_fraction, seed)
     after = _counts(samples, names)
+    _split_train_val(samples, names, val_fraction, seed)
+    splits = _counts(samples, names)
     # The full training split: every deduplicated training image that did not go to val (the undersampled-away
     # ones included), for trials that handle the imbalance in their loss (trials.<name>.train_split: full).
     full = [s for s in pool if s.split == "train"]
@@ -688,14 +690,16 @@ def prepare_dataset(
     dropped["total"] = len(drops)
     metrics = {
         "converted": {"size": converted["size"], "colour": converted["colour"]},
-        "counts": {"before_undersampling": before, "after_undersampling": after, "train_full": full_counts},
+        # The training pool before and after undersampling (the seed's figures 1 and 2), then the splits written.
+        "counts": {"before_undersampling": before, "after_undersampling": after, "splits": splits,
+                   "train_full": full_counts},
         "dropped": dropped,
         "duplicates": duplicates,
         "images": {"found": found, "kept": len(samples)},
         "undersampling": {"per_class": target},
     }
     meta = {
-        "counts": {**{split: {e: after[split][e] for e in names} for split in SPLITS},
+        "counts": {**{split: {e: splits[split][e] for e in names} for split in SPLITS},
                    "train_full": {e: full_counts[e] for e in names}},
         "emotions": list(names),
         "image_size": image_size,

@@ -11,10 +11,11 @@ cheek folds), drawn from continuous per-emotion distributions whose intensity
 varies, on top of per-image identity (face shape, hair, skin and background
 tone, glasses) and nuisance (position, size, rotation, lighting, blur, noise,
 occlusion).  The mix is tuned so that a small CNN trained from scratch on the
-pipeline's default undersampled set (scale 0.5, ~1,220 training images)
-reaches about 87% test accuracy while logistic regression on raw pixels stays
-below 30%: the task is learnable but needs translation-tolerant features, like
-the real one.  ``bench/synthetic_difficulty.py`` measures both numbers; rerun
+undersampled set at scale 0.5 (~1,220 training images; the scale
+``bench/synthetic_difficulty.py`` uses, where the pipeline's default is
+``synthetic.scale: 0.15``) reaches about 87% test accuracy while logistic
+regression on raw pixels stays below 30%: the task is learnable but needs
+translation-tolerant features, like the real one.  ``bench/synthetic_difficulty.py`` measures both numbers; rerun
 it after changing any constant below.
 
 Generation is deterministic: every image has its own random generator seeded

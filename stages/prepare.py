@@ -31,12 +31,12 @@ def main(args) -> None:
         metrics_path=METRICS_PATH,
         plots_dir=PLOTS_DIR,
     )
-    after = report["counts"]["after_undersampling"]
+    splits = report["counts"]["splits"]
     dropped = report["dropped"]
     duplicates = dropped["duplicate_of_test"] + dropped["duplicate_in_train"]
     print(f"prepare: {report['images']['found']} files found, {dropped['total']} dropped ({duplicates} duplicates, "
-          f"{dropped['undersampled']} undersampled); train {after['train']['total']}, "
-          f"val {after['val']['total']}, test {after['test']['total']} -> {OUT_DIR} (details: {METRICS_PATH})")
+          f"{dropped['undersampled']} undersampled); train {splits['train']['total']}, "
+          f"val {splits['val']['total']}, test {splits['test']['total']} -> {OUT_DIR} (details: {METRICS_PATH})")
 
 
 if __name__ == "__main__":

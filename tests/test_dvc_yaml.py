@@ -118,7 +118,7 @@ STAGE_CALLS = {
     "prepare": ("emotion_lib.prepare", "prepare_dataset", {
         "images": {"found": 0}, "dropped": {"total": 0, "duplicate_of_test": 0, "duplicate_in_train": 0,
                                             "undersampled": 0},
-        "counts": {"after_undersampling": {split: {"total": 0} for split in ("train", "val", "test")}},
+        "counts": {"splits": {split: {"total": 0} for split in ("train", "val", "test")}},
     }),
     "weights": ("emotion_lib.pretrained", "resolve_vgg16_weights", {"source": "random"}),
     "train": ("emotion_lib.trials", "run_trial", {}),

@@ -101,7 +101,7 @@ class TestBuiltPipeline:
     """Scenarios on a copy of the fully built tiny repository (one xdist scope: the build happens once)."""
 
     def test_repro_writes_every_output_and_a_second_repro_does_nothing(self, repo):
-        test_size = read_json(repo / "metrics/prepare.json")["counts"]["after_undersampling"]["test"]["total"]
+        test_size = read_json(repo / "metrics/prepare.json")["counts"]["splits"]["test"]["total"]
         for trial in TRIALS:
             assert (repo / "models" / f"{trial}.keras").is_file()
             assert read_json(repo / "metrics" / f"{trial}.json")["test_size"] == test_size

@@ -185,13 +185,15 @@ def test_stratified_split(tmp_path: Path) -> None:
     counts = {e: 10 + 2 * i for i, e in enumerate(EMOTIONS)}
     _make_folder(tmp_path / "raw", n_train=counts)
     metrics = _run(tmp_path, val_fraction=0.25)
-    before, after = metrics["counts"]["before_undersampling"], metrics["counts"]["after_undersampling"]
+    counts_ = metrics["counts"]
+    # No undersampling here: the pool is the same after it; the splits cut it into train and val.
+    assert counts_["after_undersampling"] == counts_["before_undersampling"]
+    before, splits = counts_["before_undersampling"], counts_["splits"]
     for emotion, n in counts.items():
         n_val = int(n * 0.25 + 0.5)
-        # Before: the whole training pool; after (no undersampling here): split into train and val.
         assert (before["train"][emotion], before["val"][emotion]) == (n, 0)
-        assert (after["train"][emotion], after["val"][emotion]) == (n - n_val, n_val)
-        assert before["test"][emotion] == after["test"][emotion] == N_TEST
+        assert (splits["train"][emotion], splits["val"][emotion]) == (n - n_val, n_val)
+        assert before["test"][emotion] == splits["test"][emotion] == N_TEST
     assert metrics["undersampling"] == {"per_class": 0}
     # Another seed picks other validation images but the same proportions.
     val_a = {r["path"] for r in _manifest(tmp_path) if r["split"] == "val"}
@@ -204,18 +206,20 @@ def test_undersampling_to_minority(tmp_path: Path) -> None:
     counts = {e: 8 for e in EMOTIONS} | {"disgust": 4}
     _make_folder(tmp_path / "raw", n_train=counts)
     metrics = _run(tmp_path, undersample=True, val_fraction=0.25)
-    before, after = metrics["counts"]["before_undersampling"], metrics["counts"]["after_undersampling"]
+    counts_ = metrics["counts"]
+    before, after, splits = counts_["before_undersampling"], counts_["after_undersampling"], counts_["splits"]
     assert before["train"]["disgust"] == 4 and before["train"]["happy"] == 8
-    # As in the seed: the pool is balanced to the minority's 4 first, then split 3 train / 1 val per class.
-    assert all(after["train"][e] == 3 and after["val"][e] == 1 for e in EMOTIONS)
-    assert after["test"] == before["test"]
+    # As in the seed: the pool is balanced to the minority's 4 first (its figure 2), then split 3 train / 1 val.
+    assert all(after["train"][e] == 4 and after["val"][e] == 0 for e in EMOTIONS)
+    assert all(splits["train"][e] == 3 and splits["val"][e] == 1 for e in EMOTIONS)
+    assert before["test"] == after["test"] == splits["test"]
     assert metrics["undersampling"] == {"per_class": 4}
-    assert metrics["dropped"]["undersampled"] == before["train"]["total"] - after["train"]["total"] - after["val"][
-        "total"]
+    assert metrics["dropped"]["undersampled"] == before["train"]["total"] - after["train"]["total"] == 4 * 6
     with (tmp_path / "out" / "plots" / "class_distribution.csv").open(newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert [r["stage"] for r in rows] == ["before"] * 7 + ["after"] * 7
-    assert {r["emotion"]: int(r["count"]) for r in rows if r["stage"] == "after"} == {e: 3 for e in EMOTIONS}
+    assert {r["emotion"]: int(r["count"]) for r in rows if r["stage"] == "before"} == counts
+    assert {r["emotion"]: int(r["count"]) for r in rows if r["stage"] == "after"} == {e: 4 for e in EMOTIONS}
     for stage in ("before", "after"):
         assert (tmp_path / "out" / "plots" / f"class_distribution_{stage}.png").read_bytes()[:4] == b"\x89PNG"
 
@@ -223,8 +227,8 @@ def test_undersampling_to_minority(tmp_path: Path) -> None:
 def test_undersampling_to_samples_per_class(tmp_path: Path) -> None:
     _make_folder(tmp_path / "raw", n_train=8)
     metrics = _run(tmp_path, undersample=True, samples_per_class=4, val_fraction=0.25)
-    after = metrics["counts"]["after_undersampling"]
-    assert all(after["train"][e] == 3 and after["val"][e] == 1 for e in EMOTIONS)
+    after, splits = metrics["counts"]["after_undersampling"], metrics["counts"]["splits"]
+    assert all(after["train"][e] == 4 and splits["train"][e] == 3 and splits["val"][e] == 1 for e in EMOTIONS)
     with pytest.raises(UserError, match=r"data\.samples_per_class.*'angry' has only 8"):
         _run(tmp_path, undersample=True, samples_per_class=9, val_fraction=0.25, out_dir=tmp_path / "other")
     assert not (tmp_path / "other").exists()

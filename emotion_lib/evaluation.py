@@ -4,7 +4,11 @@
 prepared 48x48 grayscale test images through a saved Keras model and writes
 
 * ``metrics/<trial>.json`` - accuracy, loss, macro/weighted averages,
-  per-class precision/recall/F1/support/AUC and macro AUC (DVC metrics);
+  per-class precision/recall/F1/support/AUC and macro AUC (DVC metrics).
+  ``loss`` is the cross-entropy of the test labels under the (view-averaged)
+  probabilities, as Keras scores a softmax model (``emotion_lib.losses``), and
+  nothing else: no weight penalty and no label smoothing, so it compares across
+  trials (training's ``val_loss`` is the training objective, which has them);
 * ``<plots_dir>/classification_report.txt`` - the seed study's
   ``classification_report(digits=4)`` layout, with emotion names instead of
   class indices;
@@ -40,12 +44,10 @@ from sklearn.metrics import (
 from emotion_lib import plotting
 from emotion_lib.atomic import write_json, write_text
 from emotion_lib.errors import UserError
+from emotion_lib.losses import sparse_categorical_crossentropy
 
 FLOAT_DECIMALS = 6
 """Floats in the metrics JSON are rounded to this many decimals so that diffs stay readable and stable."""
-
-PROBABILITY_EPSILON = 1e-7
-"""Clip for log(p) in the loss; the same epsilon Keras uses, so our loss matches ``model.evaluate``."""
 
 ROW_SUM_TOLERANCE = 1e-2
 """How far a model's output rows may sum away from 1 before we refuse to treat them as probabilities."""
@@ -196,13 +198,6 @@ def classification_report_text(*, y_true: np.ndarray, y_pred: np.ndarray, emotio
         digits=4,
         zero_division=0,
     )
-
-
-def sparse_categorical_crossentropy(y_true: np.ndarray, probabilities: np.ndarray) -> float:
-    """Mean cross-entropy of integer labels under predicted probabilities, clipped like Keras."""
-    p = np.clip(np.asarray(probabilities, dtype=np.float64), PROBABILITY_EPSILON, 1.0 - PROBABILITY_EPSILON)
-    picked = p[np.arange(p.shape[0]), np.asarray(y_true, dtype=np.int64)]
-    return float(-np.mean(np.log(picked)))
 
 
 def _backbone_note(extra: Mapping[str, Any] | None) -> str | None:
@@ -461,6 +456,5 @@ __all__ = [
     "predict_probabilities",
     "predict_views",
     "shifted",
-    "sparse_categorical_crossentropy",
     "write_evaluation_outputs",
 ]

@@ -128,7 +128,7 @@ def _markdown(rows: list[dict[str, Any]], emotions: list[str], best: str | None)
     header = (
         ["trial", "accuracy", "seed accuracy", "macro F1", "macro AUC"]
         + [f"F1 {e}" for e in emotions]
-        + ["epochs run", "training time", "trainable params", "backbone", "note"]
+        + ["epochs run", "training time", "trainable params", "backbone source", "note"]
     )
     align = ["---"] + ["---:"] * (4 + len(emotions) + 3) + ["---", "---"]
     lines = [

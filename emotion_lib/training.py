@@ -47,6 +47,7 @@ from emotion_lib.atomic import atomic_dir, atomic_file, write_json
 from emotion_lib.config import CLASS_WEIGHT_MODES, TrialRun
 from emotion_lib.errors import UserError
 from emotion_lib.inputs import input_geometry, load_split, make_dataset, read_emotions, without_autotune
+from emotion_lib.losses import sparse_categorical_crossentropy
 from emotion_lib.models import SmoothedSparseCrossentropy, save_model
 from emotion_lib.progress import EpochProgress, PredictProgress
 
@@ -186,8 +187,10 @@ class _CachedValidation(keras.callbacks.Callback):
     """Validation on the frozen prefix's outputs, computed once, through the trainable suffix only.
 
     Writes ``val_loss`` and ``val_accuracy`` into each epoch's logs as
-    ``model.fit``'s own validation would (sparse categorical cross-entropy
-    plus the model's regularisation losses, unweighted by class weights), so
+    ``model.fit``'s own validation would (sparse categorical cross-entropy,
+    label-smoothed like the compiled loss and scored as from the logits
+    (``emotion_lib.losses``), plus the model's regularisation losses,
+    unweighted by class weights), so
     it must come first in the callback list: EarlyStopping,
     ReduceLROnPlateau, DVCLive and Keras' History (appended last by Keras)
     then see the same values.  For VGG16 feature extraction at the default
@@ -195,17 +198,18 @@ class _CachedValidation(keras.callbacks.Callback):
     the frozen base over it every epoch would cost more than training itself.
     """
 
-    def __init__(self, suffix: keras.Model, activations: np.ndarray, labels: np.ndarray, batch_size: int):
+    def __init__(self, suffix: keras.Model, activations: np.ndarray, labels: np.ndarray, batch_size: int,
+                 label_smoothing: float):
         super().__init__()
         self._suffix = suffix
         self._activations = activations
         self._labels = labels
         self._batch_size = batch_size
+        self._label_smoothing = label_smoothing
 
     def on_epoch_end(self, epoch, logs=None):
         probabilities = self._suffix.predict(self._activations, batch_size=self._batch_size, verbose=0)
-        losses = keras.ops.convert_to_numpy(keras.losses.sparse_categorical_crossentropy(self._labels, probabilities))
-        val_loss = float(np.mean(losses))
+        val_loss = sparse_categorical_crossentropy(self._labels, probabilities, self._label_smoothing)
         if self.model.losses:
             val_loss += float(sum(float(keras.ops.convert_to_numpy(loss)) for loss in self.model.losses))
         if logs is not None:
@@ -312,7 +316,7 @@ def _plan_fit(model: keras.Model, data: _Data, run: TrialRun, cache_prefix: bool
             make_feature_dataset(val_activations, data.val_labels, batch_size=run.batch_size, shuffle=False),
             [], boundary, "train+val", time.perf_counter() - start,
         )
-    validation = _CachedValidation(suffix, val_activations, data.val_labels, run.batch_size)
+    validation = _CachedValidation(suffix, val_activations, data.val_labels, run.batch_size, run.label_smoothing)
     return _FitPlan(model, plain.train_data, None, [validation], boundary, "val", time.perf_counter() - start)
 
 

@@ -16,7 +16,6 @@ from emotion_lib.evaluation import (
     classification_report_text,
     compute_metrics,
     evaluate_model,
-    sparse_categorical_crossentropy,
 )
 
 
@@ -86,12 +85,6 @@ def test_classification_report_uses_emotion_names() -> None:
     assert any(len(tok) == 6 and tok.startswith("0.") for tok in text.split())
 
 
-def test_loss_matches_definition() -> None:
-    y, p = _random_case()
-    expected = -np.mean(np.log(p[np.arange(len(y)), y]))
-    assert sparse_categorical_crossentropy(y, p) == pytest.approx(expected)
-
-
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 32x32x3 Rescaling -> Flatten -> Dense(7, softmax) model saved in the native .keras format."""
@@ -155,6 +148,38 @@ def test_evaluate_model_end_to_end(tmp_path: Path, tiny_model: Path) -> None:
     assert report.startswith("trial: vgg16_features\nbackbone: random (ImageNet weights unavailable)")
     assert "surprise" in report
     assert not list(tmp_path.rglob(".*tmp-*")), "atomic writes left temporary files behind"
+
+
+def test_evaluate_model_loss_is_keras_loss_for_confident_mistakes(tmp_path: Path) -> None:
+    """The reported test loss is what ``model.evaluate`` gives, also where the true class gets p < 1e-7.
+
+    Keras scores a softmax model from its logits, unclipped; a loss clipped at 1e-7 (what Keras' losses do with
+    bare probabilities) reported less for confidently wrong models.
+    """
+    keras = pytest.importorskip("keras")
+    from emotion_lib.inputs import make_dataset
+    from emotion_lib.models import load_model
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((32, 32, 3))
+    dense = keras.layers.Dense(len(EMOTIONS), activation="softmax")
+    model = keras.Model(inputs, dense(keras.layers.Flatten()(keras.layers.Rescaling(1.0 / 255)(inputs))))
+    kernel, bias = dense.get_weights()
+    dense.set_weights([kernel * 12.0, bias])  # logit gaps of tens: confident, often wrong
+    model_path = tmp_path / "confident.keras"
+    model.save(model_path)
+    labels = _write_data(tmp_path / "data")
+    metrics_path = tmp_path / "metrics.json"
+    written = evaluate_model(model_path=model_path, data_dir=tmp_path / "data", trial="baseline",
+                             metrics_path=metrics_path, plots_dir=tmp_path / "plots", batch_size=8)
+
+    with np.load(tmp_path / "data" / "test.npz") as arrays:
+        dataset = make_dataset(arrays["images"], labels, image_size=32, channels=3, batch_size=8)
+    loaded = load_model(model_path)
+    true_class = loaded.predict(dataset, verbose=0)[np.arange(len(labels)), labels]
+    assert 1e-30 < true_class.min() < 1e-7  # the case under test is present, and within float32's range
+    loaded.compile(loss="sparse_categorical_crossentropy")
+    assert written["loss"] == pytest.approx(loaded.evaluate(dataset, verbose=0), rel=1e-5)
 
 
 def test_evaluate_model_missing_model(tmp_path: Path) -> None:

@@ -83,6 +83,9 @@ def test_summarize_writes_all_outputs(tmp_path: Path, trial_files: tuple[dict, d
     assert "| random | random VGG16 backbone: the ImageNet weights could not be had" in rows[2]
     assert "near chance on real faces" in rows[2]
     assert "VGG16 backbone" not in rows[0] + rows[1]
+    # The column holds where the backbone's weights came from (the backbone itself is in the trial's name).
+    cells = dict(zip(header.split("|"), rows[2].split("|"), strict=True))
+    assert cells[" backbone source "] == " random "
     assert "180×180×3" in markdown
 
     written = json.loads(out["out_json"].read_text())

@@ -284,12 +284,14 @@ def read_curves(live_dir: Path) -> dict[str, list[float]]:
 
 
 @pytest.mark.parametrize(
-    ("augmentation", "fine_tune", "layer", "scope"),
-    [(False, False, "flatten", "train+val"), (True, False, "flatten", "val"), (True, True, "block4_pool", "val")],
-    ids=["features_cached", "validation_cached", "fine_tuning"],
+    ("augmentation", "fine_tune", "layer", "scope", "label_smoothing"),
+    [(False, False, "flatten", "train+val", 0.0), (True, False, "flatten", "val", 0.0),
+     (True, False, "flatten", "val", 0.2), (True, True, "block4_pool", "val", 0.0)],
+    # validation_cached_smoothed: the cached validation loss must be label-smoothed like fit's own.
+    ids=["features_cached", "validation_cached", "validation_cached_smoothed", "fine_tuning"],
 )
 def test_frozen_prefix_cache_matches_training_the_whole_model(data_dir, tmp_path, augmentation, fine_tune, layer,
-                                                              scope):
+                                                              scope, label_smoothing):
     runs = {}
     for cache in (False, True):
         model = small_vgg16_model(augmentation=augmentation)
@@ -298,7 +300,7 @@ def test_frozen_prefix_cache_matches_training_the_whole_model(data_dir, tmp_path
         live_dir = tmp_path / f"live_{cache}"
         metrics = train_trial(
             model,
-            tiny_run("vgg16", backbone="vgg16", epochs=3, early_stopping_patience=2),
+            tiny_run("vgg16", backbone="vgg16", epochs=3, early_stopping_patience=2, label_smoothing=label_smoothing),
             data_dir=data_dir,
             model_path=tmp_path / f"cache_{cache}.keras",
             live_dir=live_dir,

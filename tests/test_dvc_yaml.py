@@ -108,6 +108,13 @@ class _Recorder:
     def __contains__(self, key):
         return key in self._target
 
+    def get(self, key, default=None):
+        # A mapping's .get reads that key's path, present or not (an absent key is read as its default).
+        if key in self._target:
+            return self[key]
+        self._reads.add(f"{self._path}.{key}")
+        return default
+
     def __len__(self):
         return len(self._target)
 
@@ -122,6 +129,8 @@ STAGE_CALLS = {
     }),
     "weights": ("emotion_lib.pretrained", "resolve_vgg16_weights", {"source": "random"}),
     "train": ("emotion_lib.trials", "run_trial", {}),
+    "evaluate": ("emotion_lib.evaluation", "evaluate_model", {"accuracy": 0.0, "macro_avg": {"f1": 0.0},
+                                                              "test_size": 0}),
     "summary": ("emotion_lib.summary", "summarize", {}),
 }
 
@@ -130,9 +139,15 @@ def _covered(read: str, declared_keys: list[str]) -> bool:
     return any(read == key or read.startswith(key + ".") for key in declared_keys)
 
 
-@pytest.mark.parametrize("address", ["synthesize", "prepare", "weights", "summary", *(f"train@{t}" for t in TRIALS)])
-def test_stage_reads_only_declared_keys(address, declared, repo_root, monkeypatch):
+@pytest.mark.parametrize("address", ["synthesize", "prepare", "weights", "summary",
+                                     *(f"{stage}@{t}" for stage in ("train", "evaluate") for t in TRIALS)])
+def test_stage_reads_only_declared_keys(address, declared, repo_root, monkeypatch, tmp_path):
     stage, trial = _split(address)
+    if stage == "evaluate":
+        # The stage reads its trial's training summary from the working directory before it evaluates.
+        (tmp_path / "metrics" / "train" / trial).mkdir(parents=True)
+        (tmp_path / "metrics" / "train" / trial / "metrics.json").write_text("{}")
+        monkeypatch.chdir(tmp_path)
     module_name, function_name, result = STAGE_CALLS[stage]
     importlib.import_module(module_name)
     monkeypatch.setattr(f"{module_name}.{function_name}", lambda *args, **kwargs: result)
@@ -143,6 +158,8 @@ def test_stage_reads_only_declared_keys(address, declared, repo_root, monkeypatc
     args = types.SimpleNamespace(params=str(repo_root / "params.yaml"), trial=trial)
     stage_module.main(args)
     assert reads, "the recorder saw no reads; the test is not observing the stage"
+    # A trial's name is its key under trials, not a value in params.yaml.
+    reads.discard(f"trials.{trial}.name")
     undeclared = sorted(read for read in reads if not _covered(read, declared[address]))
     assert not undeclared, f"{address} reads undeclared params keys: {undeclared}"
     unread = sorted(key for key in declared[address] if not any(_covered(read, [key]) for read in reads))

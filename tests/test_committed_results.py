@@ -7,6 +7,7 @@ default study say something else and the rerun results are committed: the claims
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import yaml
@@ -38,3 +39,16 @@ def test_vgg_bn_beats_every_seed_trial_on_the_default_data():
     assert train["train_split"] == "full" and train["precision"] in ("float32", "mixed_bfloat16")
     # main's results were made with TensorFlow's oneDNN kernels, the default on x86 (emotion_lib/__init__.py).
     assert train["onednn"] is True
+
+
+def test_the_readmes_default_data_sizes_are_the_committed_ones():
+    """README "Default scale" quotes the default run's split sizes; prepare's committed counts must say the same."""
+    readme = (REPO_ROOT / "README.md").read_text()
+    counts = json.loads((REPO_ROOT / "metrics/prepare.json").read_text())["counts"]
+    quoted = re.search(r"leaves ([\d,]+) training, ([\d,]+) validation and ([\d,]+) test images", readme)
+    full = re.search(r"on the ([\d,]+) images of the full synthetic\s+split", readme)
+    assert quoted and full, "README no longer quotes the default split sizes where this test looks"
+    splits = counts["splits"]
+    as_ints = [int(text.replace(",", "")) for text in quoted.groups()]
+    assert as_ints == [splits["train"]["total"], splits["val"]["total"], splits["test"]["total"]]
+    assert int(full.group(1).replace(",", "")) == counts["train_full"]["total"]

@@ -50,6 +50,11 @@ CLASS_WEIGHT_MODES = ("none", "balanced", "sqrt")
 EARLY_STOPPING_MONITORS = ("val_accuracy", "val_loss")
 # A quarter of FER-2013's 48 px: shifted further, a face loses its mouth or its eyes.
 MAX_TEST_TIME_SHIFT = 12
+# Upper bounds that keep a typo from building a model that exhausts memory or never finishes (a trillion dense
+# units, a billion convs): far above anything the study or a laptop uses.
+MAX_WIDTH = 65536
+MAX_BLOCKS = 9  # 2**9 = 512 px, the largest input
+MAX_CONVS_PER_BLOCK = 16
 KNOWN_EXTENSIONS = ("jpeg", "jpg", "png", "bmp", "gif", "tif", "tiff", "webp")
 TRIAL_NAMES = ("baseline", "early_stopping", "augmentation", "dropout", "l2", "vgg16_features", "vgg16_finetune",
                "vgg_bn")
@@ -127,7 +132,7 @@ class ModelConfig:
         minimum = min_input_size(self.padding)
         if not minimum <= self.image_size <= 512:
             hint = " or set model.padding: same" if self.padding == "valid" else ""
-            raise UserError(f"model.image_size: {self.image_size} is too small for {self.padding} padding; "
+            raise UserError(f"model.image_size: {self.image_size} is out of range for {self.padding} padding; "
                             f"use an integer in [{minimum}, 512]{hint}")
 
 
@@ -250,7 +255,8 @@ class TrialConfig:
         key = f"trials.{self.name}"
         _check(self.backbone in BACKBONES, f"{key}.backbone", self.backbone, f"one of {', '.join(BACKBONES)}")
         _check(0 <= self.block_dropout < 1, f"{key}.block_dropout", self.block_dropout, "a rate in [0, 1)")
-        _check(self.dense_units >= 0, f"{key}.dense_units", self.dense_units, "a non-negative integer")
+        _check(0 <= self.dense_units <= MAX_WIDTH, f"{key}.dense_units", self.dense_units,
+               f"an integer in [0, {MAX_WIDTH}]")
         _check(self.l2 >= 0, f"{key}.l2", self.l2, "a non-negative number")
         _check(1 <= self.epochs <= 10000, f"{key}.epochs", self.epochs, "a positive integer")
         _check(0 < self.learning_rate < 1, f"{key}.learning_rate", self.learning_rate, "a rate in (0, 1)")
@@ -299,10 +305,11 @@ class TrialConfig:
 
     def _validate_vgg_bn(self, key: str) -> None:
         _check(self.init_from is None, f"{key}.init_from", self.init_from, "null for backbone vgg_bn")
-        _check(len(self.widths) > 0 and all(w > 0 for w in self.widths), f"{key}.widths", list(self.widths),
-               "a list of positive conv widths, one per block, e.g. [24, 48, 96, 192]")
-        _check(self.convs_per_block is not None and self.convs_per_block >= 1, f"{key}.convs_per_block",
-               self.convs_per_block, "a positive integer")
+        _check(0 < len(self.widths) <= MAX_BLOCKS and all(0 < w <= MAX_WIDTH for w in self.widths), f"{key}.widths",
+               list(self.widths), f"1 to {MAX_BLOCKS} conv widths in [1, {MAX_WIDTH}], one per block (each block "
+               f"halves the input, at most 512 px), e.g. [24, 48, 96, 192]")
+        _check(self.convs_per_block is not None and 1 <= self.convs_per_block <= MAX_CONVS_PER_BLOCK,
+               f"{key}.convs_per_block", self.convs_per_block, f"an integer in [1, {MAX_CONVS_PER_BLOCK}]")
         _check(self.dropout is not None and 0 <= self.dropout < 1, f"{key}.dropout", self.dropout, "a rate in [0, 1)")
         _check(self.batch_size is not None and 1 <= self.batch_size <= 4096, f"{key}.batch_size", self.batch_size,
                "a positive integer")
@@ -518,10 +525,13 @@ def config_from_dict(raw: Mapping[str, Any]) -> Config:
     if not isinstance(trials_raw, Mapping) or not trials_raw:
         raise UserError("trials: missing or empty; define the study's trials in params.yaml")
     config = _build(Config, {**raw, "trials": {}}, prefix="")
+    # numpy and TensorFlow seed with an unsigned 32-bit integer.
+    _check(0 <= config.seed < 2**32, "seed", config.seed, "an integer in [0, 2**32 - 1]")
+    for name in trials_raw:  # Every name first: a check of one trial lists the others' names.
+        if name not in TRIAL_NAMES:  # YAML makes `1:` an int and `yes:` a bool; both are unknown trials too.
+            raise UserError(_unknown_message(f"trials.{name}: unknown trial", str(name), TRIAL_NAMES, "trials"))
     trials = {}
     for name, body in trials_raw.items():
-        if name not in TRIAL_NAMES:
-            raise UserError(_unknown_message(f"trials.{name}: unknown trial", name, TRIAL_NAMES, "trials"))
         if not isinstance(body, Mapping):
             raise UserError(f"trials.{name}: expected a mapping of the trial's settings")
         inherited = sorted(set(body) & set(ARCHITECTURE_KEYS)) if body.get("init_from") else []
@@ -647,3 +657,21 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
             raise UserError(f"{key}: got {value!r}; expected a string")
         return value
     raise TypeError(f"unsupported type hint {hint!r} for {key}")
+
+
+def main(argv: typing.Sequence[str] | None = None) -> None:
+    """``python -m emotion_lib.config [--params FILE]``: check the whole params file, every key of every section.
+
+    A stage checks the whole file too, but ``dvc repro`` runs no stage for a key no stage declares (a typo).
+    """
+    from emotion_lib.cli import parser_for, run_stage
+
+    def check(args) -> None:
+        config = load_config(args.params)
+        print(f"{args.params}: valid ({len(config.trials)} trials: {', '.join(config.trials)})")
+
+    run_stage(check, parser_for("Check a params file: every section, key and value, and every trial."), argv)
+
+
+if __name__ == "__main__":
+    main()

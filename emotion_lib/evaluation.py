@@ -222,8 +222,8 @@ def _load_test_set(data_dir: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
     return images, labels, emotions
 
 
-def predict_probabilities(model: Any, images: np.ndarray, *, batch_size: int = 64,
-                          test_time_flip: bool = False, test_time_shift: int = 0) -> np.ndarray:
+def predict_probabilities(model: Any, images: np.ndarray, *, batch_size: int = 64, test_time_flip: bool = False,
+                          test_time_shift: int = 0, progress: bool = True) -> np.ndarray:
     """Run ``model`` on uint8 grayscale images (N, H, W) and return class probabilities as float64.
 
     The images reach the model through :func:`emotion_lib.inputs.make_dataset`, the input path of training,
@@ -231,9 +231,12 @@ def predict_probabilities(model: Any, images: np.ndarray, *, batch_size: int = 6
     ``test_time_flip`` the result is the mean of the probabilities for each image and for its mirror image
     (faces are left-right symmetric in expression; the models train on flipped copies).  A
     ``test_time_shift`` of k pixels adds the image moved k pixels up, down, left and right (each mirrored too
-    with the flip: 10 views), which the models also trained on (``shift`` augmentation).
+    with the flip: 10 views), which the models also trained on (``shift`` augmentation).  ``progress``
+    prints each view's progress on stderr (``predict`` turns it off: it reports per image instead).
     """
-    return _predict_views(model, images, batch_size, test_time_flip, test_time_shift)[0]
+    views = predict_views(model, images, batch_size=batch_size, flip=test_time_flip, shift=test_time_shift,
+                          progress=progress)
+    return np.mean(views, axis=0)
 
 
 def shifted(images: np.ndarray, dy: int, dx: int) -> np.ndarray:
@@ -245,7 +248,7 @@ def shifted(images: np.ndarray, dy: int, dx: int) -> np.ndarray:
 
 
 def predict_views(model: Any, images: np.ndarray, *, batch_size: int = 64, flip: bool = False,
-                  shift: int = 0) -> list[np.ndarray]:
+                  shift: int = 0, progress: bool = True) -> list[np.ndarray]:
     """The class probabilities of every test-time view of ``images``, one array per view, in this order.
 
     The images as given, then (with ``shift``) moved ``shift`` pixels down, up, right and left; with ``flip``
@@ -255,9 +258,9 @@ def predict_views(model: Any, images: np.ndarray, *, batch_size: int = 64, flip:
     views = []
     for dy, dx in offsets:
         moved = shifted(images, dy, dx) if (dy, dx) != (0, 0) else images
-        views.append(_predict_once(model, moved, batch_size))
+        views.append(_predict_once(model, moved, batch_size, progress))
         if flip:
-            views.append(_predict_once(model, np.ascontiguousarray(moved[:, :, ::-1]), batch_size))
+            views.append(_predict_once(model, np.ascontiguousarray(moved[:, :, ::-1]), batch_size, progress))
     return views
 
 
@@ -273,7 +276,7 @@ def _predict_views(model: Any, images: np.ndarray, batch_size: int, flip: bool,
     return np.mean(views, axis=0), (views[0] if flip else None), (unshifted if shift else None)
 
 
-def _predict_once(model: Any, images: np.ndarray, batch_size: int) -> np.ndarray:
+def _predict_once(model: Any, images: np.ndarray, batch_size: int, progress: bool = True) -> np.ndarray:
     from emotion_lib.inputs import input_geometry, make_dataset
     from emotion_lib.progress import PredictProgress
 
@@ -281,8 +284,8 @@ def _predict_once(model: Any, images: np.ndarray, batch_size: int) -> np.ndarray
         raise ValueError(f"batch_size must be positive, got {batch_size}")
     image_size, channels = input_geometry(model)
     dataset = make_dataset(images, None, image_size=image_size, channels=channels, batch_size=batch_size)
-    progress = PredictProgress(f"predicting {len(images)} images", int(dataset.cardinality()))
-    probabilities = np.asarray(model.predict(dataset, verbose=0, callbacks=[progress]), dtype=np.float64)
+    callbacks = [PredictProgress(f"predicting {len(images)} images", int(dataset.cardinality()))] if progress else []
+    probabilities = np.asarray(model.predict(dataset, verbose=0, callbacks=callbacks), dtype=np.float64)
     if probabilities.ndim != 2 or probabilities.shape[0] != images.shape[0]:
         raise ValueError(f"model returned shape {probabilities.shape} for {images.shape[0]} images")
     row_sums = probabilities.sum(axis=1)

@@ -533,7 +533,11 @@ def load_model(path: str | Path, *, compile: bool = True, remedy: str = "") -> k
     path = Path(path)
     remedy = remedy or "train a trial first (`dvc repro`) and pass models/<trial>.keras"
     if not path.is_file():
-        raise UserError(f"model file {path} does not exist; {remedy}")
+        raise UserError(f"model file {path} {'is a folder, not a file' if path.is_dir() else 'does not exist'}; "
+                        f"{remedy}")
+    if not zipfile.is_zipfile(path):  # Keras would call a truncated or foreign file "not found".
+        raise UserError(f"{path} is not a Keras model file (a .keras file is a zip archive; this one is not: "
+                        f"truncated, empty or another format); {remedy}")
     try:
         model = keras.models.load_model(path, safe_mode=True, compile=compile)
     except Exception as error:  # Keras raises ValueError, OSError, KeyError, zipfile.BadZipFile, ... for bad files.
@@ -541,4 +545,22 @@ def load_model(path: str | Path, *, compile: bool = True, remedy: str = "") -> k
         raise UserError(f"{path} is not a Keras model of this project ({first_line}); {remedy}") from error
     if not isinstance(model, keras.Model) or len(model.inputs) != 1 or len(model.input_shape) != 4:
         raise UserError(f"{path} is not an image classifier of this project (one (None, S, S, C) input); {remedy}")
+    _check_probabilities(model, path, remedy)
     return model
+
+
+def _check_probabilities(model: keras.Model, path: Path, remedy: str) -> None:
+    """Refuse a model whose output is not one probability per class (a softmax), before it scores anything.
+
+    One mid-grey image goes through the model in inference mode (no random layer draws, so training that
+    follows is unchanged); without this, evaluate or predict would fail part-way, with a traceback.
+    """
+    shape = model.output_shape
+    if not isinstance(shape, tuple) or len(shape) != 2:
+        raise UserError(f"{path} is not a classifier of this project (one (None, classes) output, got {shape}); "
+                        f"{remedy}")
+    probe = np.full((1, *model.input_shape[1:]), 127.0, dtype="float32")
+    row = np.asarray(keras.ops.convert_to_numpy(model(probe, training=False)), dtype="float64")[0]
+    if row.min() < -1e-6 or abs(row.sum() - 1.0) > 1e-2:
+        raise UserError(f"{path}: the model's outputs are not probabilities (they sum to {row.sum():.3g}); pass a "
+                        f"model that ends in a softmax, as every trial of this project does; {remedy}")

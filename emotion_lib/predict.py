@@ -4,6 +4,7 @@ Usage::
 
     python -m emotion_lib.predict IMAGE_OR_FOLDER... [--model models/<trial>.keras] [--output FILE.jsonl|FILE.csv]
                                   [--annotate DIR] [--no-detect] [--batch-size N]
+                                  [--[no-]test-time-flip] [--test-time-shift PIXELS]
 
 Folders are walked recursively for the image extensions ``prepare`` accepts
 (``data.extensions`` in params.yaml).  Each image is read by
@@ -37,7 +38,7 @@ from typing import IO, Any
 import numpy as np
 
 from emotion_lib import EMOTIONS, faces
-from emotion_lib.cli import run_stage
+from emotion_lib.cli import Parser, run_stage
 from emotion_lib.config import MAX_TEST_TIME_SHIFT
 from emotion_lib.errors import UserError
 
@@ -115,7 +116,8 @@ def project_settings(params_path: Path = PARAMS_FILE) -> Settings:
     except (UserError, OSError) as error:
         # predict must work on a copy of the code without a valid params.yaml: use prepare's defaults.
         extensions, image_size, emotions = FALLBACK_EXTENSIONS, FALLBACK_IMAGE_SIZE, EMOTIONS
-        note = f"{error}; reading {', '.join('.' + e for e in extensions)} files, faces at {image_size} px"
+        note = (f"{error}; reading {', '.join('.' + e for e in extensions)} files, faces at {image_size} px, "
+                f"one view per face unless --test-time-flip / --test-time-shift say otherwise")
     exts = frozenset("." + e.strip().lstrip(".").lower() for e in extensions)
     return Settings(exts, int(image_size), emotions, note, flips, shifts)
 
@@ -214,10 +216,12 @@ def load_classifier(path: Path, emotions: Sequence[str] = EMOTIONS, trial_hint: 
     remedy = (f"run `dvc repro train@{trial_hint}` (or `dvc pull`), or pass --model models/<trial>.keras"
               if trial_hint else "pass --model models/<trial>.keras, a model trained by this project")
     if not path.is_file():  # Said before TensorFlow's few seconds of start-up.
-        raise UserError(f"model file {path} does not exist; {remedy}")
+        raise UserError(f"model file {path} {'is a folder, not a file' if path.is_dir() else 'does not exist'}; "
+                        f"{remedy}")
     from emotion_lib.inputs import input_geometry
     from emotion_lib.models import load_model
 
+    # load_model also refuses a model whose outputs are not probabilities (a softmax).
     model = load_model(path, compile=False, remedy=remedy)
     input_geometry(model)  # A UserError if the model does not take one square image.
     outputs = model.output_shape[-1] if isinstance(model.output_shape, tuple) else None
@@ -260,8 +264,10 @@ def _score(model: Any, pending: list[_Pending], batch_size: int, emotions: Seque
     crops = [p.crops for p in pending if len(p.crops)]
     if not crops:
         return
+    # predict reports per image (its Progress line), so the per-view lines of evaluation's progress stay off.
     probabilities = iter(predict_probabilities(model, np.concatenate(crops), batch_size=batch_size,
-                                               test_time_flip=test_time_flip, test_time_shift=test_time_shift))
+                                               test_time_flip=test_time_flip, test_time_shift=test_time_shift,
+                                               progress=False))
     for p in pending:
         for box in p.boxes:
             row = next(probabilities)
@@ -356,11 +362,11 @@ def check_output(output: Path | None) -> None:
     """Reject a bad ``--output`` before any work is done."""
     if output is None:
         return
+    if output.is_dir():  # Before the extension: a folder is usually named without one.
+        raise UserError(f"--output {output}: is a folder; give a file name such as {output / 'predictions.csv'}")
     if output.suffix.lower() not in (".jsonl", ".csv"):
         raise UserError(f"--output {output}: unknown format {output.suffix or '(no extension)'!r}; "
                         f"name the file .jsonl (one JSON object per image) or .csv (one row per face)")
-    if output.is_dir():
-        raise UserError(f"--output {output}: is a folder; give a file name such as {output / 'predictions.csv'}")
     if not output.parent.is_dir():
         raise UserError(f"--output {output}: folder {output.parent} does not exist; create it first")
     if not os.access(output.parent, os.W_OK):
@@ -467,8 +473,8 @@ class Progress:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The command's options; argparse itself rejects bad ones with exit status 2."""
-    parser = argparse.ArgumentParser(
+    """The command's options; a bad one is refused in one ``error:`` line with exit status 2."""
+    parser = Parser(
         prog="python -m emotion_lib.predict", description=__doc__.split("\n\n")[0],
         epilog="exit status: 0 every image was read; 1 some images (or paths) could not be read, see the error "
                "records; 2 usage or model error before any prediction")

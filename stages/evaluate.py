@@ -1,10 +1,9 @@
 """Stage `evaluate@<trial>`: score the trained model on the held-out test split; write metrics, report and plots."""
 
-import json
 from pathlib import Path
 
+from emotion_lib.atomic import read_json
 from emotion_lib.cli import parser_for, run_stage
-from emotion_lib.errors import UserError
 
 DATA_DIR = Path("data/prepared")
 # Training facts carried into the evaluation metrics and the summary table.
@@ -20,10 +19,8 @@ def main(args) -> None:
     # Reads only evaluate.test_time_flip.<trial> and evaluate.test_time_shift.<trial> (see config.stage_param_keys).
     config = load_config(args.params)
     test_time_flip, test_time_shift = config.test_time_flip(trial), config.test_time_shift(trial)
-    train_metrics = Path("metrics/train") / trial / "metrics.json"
-    if not train_metrics.is_file():
-        raise UserError(f"{train_metrics}: missing; run `dvc repro train@{trial}` first")
-    logged = json.loads(train_metrics.read_text())
+    logged = read_json(Path("metrics/train") / trial / "metrics.json", "training summary",
+                       f"run `dvc repro train@{trial}` first")
     metrics = evaluate_model(
         model_path=Path("models") / f"{trial}.keras",
         data_dir=DATA_DIR,

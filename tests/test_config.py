@@ -48,6 +48,15 @@ def test_real_params_load(repo_root):
         ("trials.vgg16_finetune.unfreeze", ["block9"], "trials.vgg16_finetune.unfreeze"),
         ("trials.vgg16_finetune.init_from", "nonexistent", "trials.vgg16_finetune.init_from"),
         ("trials.baseline.epochs", 0, "trials.baseline.epochs"),
+        # Bounds that keep a typo from crashing later with a traceback (numpy's seed, TensorFlow's memory) or
+        # from building a model that never finishes.
+        ("seed", -5, "seed: got -5; expected an integer in [0, 2**32 - 1]"),
+        ("seed", 2**32, "seed: got 4294967296"),
+        ("trials.l2.dense_units", 10**12, "trials.l2.dense_units"),
+        ("trials.vgg_bn.convs_per_block", 10**9, "trials.vgg_bn.convs_per_block"),
+        ("trials.vgg_bn.widths", [8] * 10, "trials.vgg_bn.widths"),
+        ("trials.vgg_bn.widths", [10**9, 48], "trials.vgg_bn.widths"),
+        ("model.image_size", 10000, "model.image_size: 10000 is out of range"),
     ],
 )
 def test_bad_values_name_the_key(real_params, key, value, expected):
@@ -91,6 +100,14 @@ def test_unknown_trial_suggests_nearest(real_params):
         config_from_dict(real_params)
 
 
+@pytest.mark.parametrize("name", [1, True], ids=["int", "bool"])
+def test_a_trial_name_yaml_reads_as_a_number_or_boolean_is_an_unknown_trial(real_params, name):
+    # `1:` and `yes:` as keys under trials; listed last, after trials whose checks name the others.
+    real_params["trials"][name] = {"epochs": 1}
+    with pytest.raises(UserError, match=f"trials.{name}: unknown trial; known trials: baseline"):
+        config_from_dict(real_params)
+
+
 def test_finetune_cannot_redefine_inherited_architecture(real_params):
     with pytest.raises(UserError, match="trials.vgg16_finetune.augmentation"):
         config_from_dict(edited(real_params, {"trials.vgg16_finetune.augmentation": True}))
@@ -109,3 +126,29 @@ def test_dropout_keys_only_for_trials_holding_dropout(repo_root):
     config = load_config(repo_root / "params.yaml")
     holding = {name for name in config.trials if "model.dropout" in stage_param_keys(config, "train", name)}
     assert holding == {"dropout", "l2", "vgg16_features"}
+
+
+def test_the_config_command_checks_the_whole_file_in_one_line(tmp_path, repo_root):
+    """`python -m emotion_lib.config` finds a typo in a key no stage declares, which `dvc repro` never reads."""
+    import subprocess
+    import sys
+
+    import yaml
+
+    from tests.pipeline_utils import env
+
+    params = yaml.safe_load((repo_root / "params.yaml").read_text())
+    (tmp_path / "good.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    params["model"]["dropuot"] = 0.3
+    (tmp_path / "typo.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+    def check(name: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "emotion_lib.config", "--params", str(tmp_path / name)],
+                              cwd=repo_root, env=env(), capture_output=True, text=True, timeout=120)
+
+    good, typo = check("good.yaml"), check("typo.yaml")
+    assert good.returncode == 0 and "good.yaml: valid (8 trials: baseline" in good.stdout, good.stderr
+    assert typo.returncode == 2 and "Traceback" not in typo.stderr
+    lines = [line for line in typo.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: model.dropuot: "), typo.stderr
+    assert "did you mean 'model.dropout'" in lines[0]

@@ -358,3 +358,29 @@ def test_saved_model_bytes_depend_on_the_model_alone(tmp_path):
     assert paths[0].read_bytes() == paths[1].read_bytes()
     loaded = load_model(paths[0])
     np.testing.assert_array_equal(loaded.predict(images, verbose=0), models[0].predict(images, verbose=0))
+
+
+def _saved(path: Path, outputs) -> Path:
+    inputs = keras.Input((16, 16, 1))
+    features = keras.layers.Conv2D(7, 3, padding="same")(inputs)
+    keras.Model(inputs, outputs(features)).save(path)
+    return path
+
+
+@pytest.mark.parametrize(("outputs", "message"), [
+    (lambda x: keras.layers.Dense(7)(keras.layers.Flatten()(x)), "outputs are not probabilities"),
+    (lambda x: keras.layers.Softmax()(x), r"one \(None, classes\) output, got \(None, 16, 16, 7\)"),
+], ids=["logits", "feature-map"])
+def test_load_model_refuses_a_model_that_does_not_output_probabilities(tmp_path, outputs, message):
+    path = _saved(tmp_path / "other.keras", outputs)
+    with pytest.raises(UserError, match=f"{re.escape(str(path))}.*{message}.*retrain"):
+        load_model(path, remedy="retrain")
+
+
+def test_load_model_names_a_folder_and_a_file_that_is_not_a_model(tmp_path):
+    with pytest.raises(UserError, match="is a folder, not a file; retrain"):
+        load_model(tmp_path, remedy="retrain")
+    truncated = tmp_path / "cut.keras"
+    truncated.write_bytes(b"PK\x03\x04cut")
+    with pytest.raises(UserError, match="cut.keras is not a Keras model file .*truncated.*; retrain"):
+        load_model(truncated, remedy="retrain")

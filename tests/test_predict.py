@@ -29,7 +29,9 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 MODEL_SIZE = 32
 
 
-def make_model(path: Path, num_classes: int = 7) -> Path:
+def make_model(path: Path, num_classes: int = 7, softmax: bool = True) -> Path:
+    import keras
+
     from emotion_lib.models import build_model
 
     model = build_model(backbone="scratch", num_classes=num_classes, image_size=MODEL_SIZE, channels=1,
@@ -38,6 +40,9 @@ def make_model(path: Path, num_classes: int = 7) -> Path:
     kernel, bias = classifier.get_weights()
     # Untrained softmax outputs are all close to 1/7; sharpen them so a wrong input path would show.
     classifier.set_weights([kernel * 40.0, bias])
+    if not softmax:
+        classifier.activation = keras.activations.linear
+        model = keras.Model(model.inputs, classifier.output)
     model.save(path)
     return path
 
@@ -259,6 +264,7 @@ def test_cli_no_detect_predictions_equal_the_evaluation_path(model_path, tmp_pat
                   "--test-time-flip")
     assert out.returncode == 0, out.stderr
     assert "predict: 11/11 images" in out.stderr  # the progress line, for more than a handful of images
+    assert "predicting" not in out.stderr  # and not evaluation's per-view lines besides it
     assert "test-time flip: on (--test-time-flip)" in out.stderr
     records = [json.loads(line) for line in (tmp_path / "p.jsonl").read_text().splitlines()]
     assert [Path(r["path"]).name for r in records] == [f"{i:02d}.png" for i in range(11)]
@@ -271,8 +277,10 @@ def test_cli_no_detect_predictions_equal_the_evaluation_path(model_path, tmp_pat
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--model", "README.md"], "README.md is not a Keras model of this project"),
+    (["--model", "README.md"], "README.md is not a Keras model file"),
     (["--model", "models/nothing.keras"], "models/nothing.keras does not exist"),
+    (["--model", "models"], "model file models is a folder, not a file"),
+    (["--output", "metrics"], "--output metrics: is a folder"),
     (["--output", "out.txt"], "--output out.txt: unknown format"),
     (["--batch-size", "0"], "expected a positive integer, got 0"),
     (["--batch-size", "two"], "expected a positive integer, got 'two'"),
@@ -285,3 +293,15 @@ def test_cli_usage_and_model_errors_exit_2_in_one_line(args, message):
     assert out.returncode == 2, out.stderr
     assert message in out.stderr and "Traceback" not in out.stderr
     assert out.stdout == ""
+    # One line of ours (TensorFlow's own two start-up lines may precede it), not argparse's usage block.
+    ours = [line for line in out.stderr.splitlines() if line.startswith(("error:", "usage:"))]
+    assert len(ours) == 1 and ours[0].startswith("error:"), out.stderr
+
+
+def test_a_model_without_softmax_is_refused_before_any_prediction(tmp_path):
+    path = make_model(tmp_path / "logits.keras", softmax=False)
+    with pytest.raises(UserError, match="logits.keras: the model's outputs are not probabilities.*softmax"):
+        predict.load_classifier(path)
+    out = run_cli(ASTRONAUT, "--model", path, "--output", tmp_path / "p.jsonl")
+    assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
+    assert "not probabilities" in out.stderr and not (tmp_path / "p.jsonl").exists()

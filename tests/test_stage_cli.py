@@ -68,6 +68,19 @@ def _prepared_data(workdir: Path) -> None:
     (out / "meta.json").write_text(json.dumps({"emotions": emotions, "image_size": 48}))
 
 
+def _training_summary(text: str, model: bytes | None = None):
+    """data/prepared plus a training summary holding ``text`` (and a models/baseline.keras holding ``model``)."""
+    def setup(workdir: Path) -> None:
+        _prepared_data(workdir)
+        (workdir / "metrics/train/baseline").mkdir(parents=True)
+        (workdir / "metrics/train/baseline/metrics.json").write_text(text)
+        if model is not None:
+            (workdir / "models").mkdir()
+            (workdir / "models/baseline.keras").write_bytes(model)
+
+    return setup
+
+
 CASES = [
     # (id, stage args, params edit, setup, substrings of the message, outputs that must not appear)
     ("typo-in-params", ["stages.synthesize"], _set("synthetic.scal", 0.1), None, ["synthetic.scal", "synthetic.scale"],
@@ -95,6 +108,12 @@ CASES = [
      ["metrics/baseline.json", "plots/baseline"]),
     ("summary-without-metrics", ["stages.summary"], None, None, ["metrics/", "dvc repro"],
      ["metrics/summary.json", "metrics/summary.md"]),
+    ("negative-seed", ["stages.synthesize"], _set("seed", -5), None, ["seed: got -5"], ["data/raw/synthetic"]),
+    ("evaluate-corrupt-training-summary", ["stages.evaluate", "baseline"], None, _training_summary("{bad"),
+     ["metrics/train/baseline/metrics.json", "not valid JSON", "train@baseline"], ["metrics/baseline.json"]),
+    ("evaluate-truncated-model", ["stages.evaluate", "baseline"], None, _training_summary("{}", b"PK\x03\x04cut"),
+     ["models/baseline.keras", "not a Keras model file", "train@baseline"], ["metrics/baseline.json"]),
+    ("missing-argument", ["stages.evaluate"], None, None, ["trial", "--help"], ["metrics"]),
 ]
 
 

@@ -61,6 +61,8 @@ TRIAL_NAMES = ("baseline", "early_stopping", "augmentation", "dropout", "l2", "v
 # Keys that shape a model; a trial that starts from another trial's model inherits them instead.
 ARCHITECTURE_KEYS = ("augmentation", "flatten_dropout", "block_dropout", "dense_units", "l2", "image_size", "widths",
                      "convs_per_block", "dropout", "shift", "rotation", "zoom", "erasing")
+# Augmentation strengths: read only by a trial with augmentation on.
+AUGMENTATION_KEYS = ("shift", "rotation", "zoom", "erasing")
 # Keys only the vgg_bn backbone reads (and must set); on another backbone they would be silently ignored, so they
 # are refused. Its batch_size and class_weight replace train.*'s, so the seed trials' settings never rerun it.
 VGG_BN_KEYS = ("image_size", "widths", "convs_per_block", "dropout", "batch_size", "class_weight")
@@ -94,6 +96,8 @@ class DataConfig:
 
     def validate(self) -> None:
         _check(self.source in ("folder", "csv"), "data.source", self.source, "'folder' or 'csv'")
+        _check(self.source != "csv" or bool(self.csv_file.strip()), "data.csv_file", self.csv_file,
+               "the CSV's file name inside data.raw_dir, e.g. fer2013.csv")
         _check(bool(self.raw_dir), "data.raw_dir", self.raw_dir, "a folder path")
         _check(len(self.emotions) >= 2, "data.emotions", list(self.emotions), "at least two emotions")
         for emotion in self.emotions:
@@ -302,6 +306,8 @@ class TrialConfig:
         for name in ("shift", "rotation", "zoom"):
             _check(0 <= getattr(self, name) < 1, f"{key}.{name}", getattr(self, name), "a fraction in [0, 1)")
         _check(0 <= self.erasing <= 1, f"{key}.erasing", self.erasing, "a probability in [0, 1]")
+        _check(self.warmup_epochs == 0 or self.schedule != "constant", f"{key}.warmup_epochs", self.warmup_epochs,
+               "0 with schedule constant (a warm-up belongs to a schedule: set schedule to cosine, or remove the key)")
 
     def _validate_vgg_bn(self, key: str) -> None:
         _check(self.init_from is None, f"{key}.init_from", self.init_from, "null for backbone vgg_bn")
@@ -411,7 +417,7 @@ class Config:
     def trial(self, name: str) -> TrialConfig:
         """Return one trial's config, or a UserError listing the known trials."""
         if name not in self.trials:
-            raise UserError(_unknown_message(f"trial '{name}'", name, self.trials, "trials"))
+            raise UserError(_unknown_message(f"unknown trial '{name}'", name, self.trials, "trials"))
         return self.trials[name]
 
     def trial_run(self, name: str) -> TrialRun:
@@ -538,6 +544,11 @@ def config_from_dict(raw: Mapping[str, Any]) -> Config:
         if inherited:
             raise UserError(f"trials.{name}.{inherited[0]}: the architecture comes from init_from "
                             f"'{body['init_from']}'; remove the key or drop init_from")
+        # Augmentation strengths with augmentation off would be silently ignored (their defaults are not 0).
+        unused = sorted(set(body) & set(AUGMENTATION_KEYS)) if not body.get("augmentation") else []
+        if unused and not body.get("init_from"):
+            raise UserError(f"trials.{name}.{unused[0]}: only applies with augmentation on; set "
+                            f"trials.{name}.augmentation: true or remove the key")
         trial = _build(TrialConfig, {**body, "name": name}, prefix=f"trials.{name}")
         trial.validate(trials_raw)
         if trial.schedule != "constant" and config.train.reduce_lr.enabled:

@@ -67,13 +67,18 @@ def read_emotions(data_dir: Path) -> list[str]:
     return emotions
 
 
-def input_geometry(model) -> tuple[int, int]:
-    """(side, channels) of a model that takes one square image input ``(None, S, S, C)``."""
+def input_geometry(model, what: str = "") -> tuple[int, int]:
+    """(side, channels) of a model that takes one square image input ``(None, S, S, C)``.
+
+    ``what`` names the model in the error (e.g. its file); by default, Keras' name for it.
+    """
     shape = model.input_shape
+    what = what or f"model {model.name!r}"
     if not isinstance(shape, tuple) or len(shape) != 4 or shape[1] != shape[2] or shape[1] is None:
-        raise UserError(f"model {model.name!r} must take one square image input (None, S, S, C), got {shape}")
+        raise UserError(f"{what} must take one square image input (None, S, S, C), got {shape}; "
+                        f"use a model trained by this project")
     if shape[3] not in (1, 3):
-        raise UserError(f"model {model.name!r} takes {shape[3]} channels; this project's models take 1 or 3")
+        raise UserError(f"{what} takes {shape[3]} channels; this project's models take 1 or 3")
     return int(shape[1]), int(shape[3])
 
 

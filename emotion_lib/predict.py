@@ -223,7 +223,7 @@ def load_classifier(path: Path, emotions: Sequence[str] = EMOTIONS, trial_hint: 
 
     # load_model also refuses a model whose outputs are not probabilities (a softmax).
     model = load_model(path, compile=False, remedy=remedy)
-    input_geometry(model)  # A UserError if the model does not take one square image.
+    input_geometry(model, f"model {path}")  # A UserError if the model does not take one square image.
     outputs = model.output_shape[-1] if isinstance(model.output_shape, tuple) else None
     if outputs != len(emotions):
         raise UserError(f"{path}: the model predicts {outputs} classes, not the {len(emotions)} emotions of "

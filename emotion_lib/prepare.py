@@ -442,7 +442,8 @@ def _check_classes(samples: list[_Sample], emotions: tuple[str, ...], where: Cal
         for label, emotion in enumerate(emotions):
             if not present[split, label]:
                 raise UserError(f"{where(split, emotion)}: no usable {emotion!r} images in the {split} split after "
-                                f"dropping junk files; add images or remove {emotion!r} from data.emotions")
+                                f"dropping junk files; add images, list their extension in data.extensions, or "
+                                f"remove {emotion!r} from data.emotions")
 
 
 def _dedupe(samples: list[_Sample], emotions: tuple[str, ...]) -> tuple[list[_Sample], list[_Drop], dict[str, int]]:
@@ -680,6 +681,11 @@ def prepare_dataset(
     after = _counts(samples, names)
     _split_train_val(samples, names, val_fraction, seed)
     splits = _counts(samples, names)
+    if splits["val"]["total"] == 0:  # Training would stop at an empty val.npz, naming no key.
+        fewest = min(after["train"][e] for e in names)
+        raise UserError(f"data.val_fraction: {val_fraction} of {fewest} training images per class leaves no "
+                        f"validation image; raise data.val_fraction or use more images (synthetic.scale for the "
+                        f"synthetic set)")
     # The full training split: every deduplicated training image that did not go to val (the undersampled-away
     # ones included), for trials that handle the imbalance in their loss (trials.<name>.train_split: full).
     full = [s for s in pool if s.split == "train"]

@@ -410,8 +410,9 @@ def _check_meta(data_dir: Path, num_classes: int) -> None:
     emotions = read_emotions(data_dir)
     if len(emotions) != num_classes:
         raise UserError(
-            f"{meta_path} lists {len(emotions)} emotions but the model has {num_classes} outputs: "
-            "build the model with num_classes = len(emotions)"
+            f"{meta_path} lists {len(emotions)} emotions ({', '.join(emotions)}) but the model has {num_classes} "
+            "outputs: it was built for other data.emotions (a fine-tuning trial's init_from model, say); rerun "
+            "`dvc repro` so that every model is rebuilt for the current data"
         )
 
 

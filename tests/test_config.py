@@ -57,6 +57,10 @@ def test_real_params_load(repo_root):
         ("trials.vgg_bn.widths", [8] * 10, "trials.vgg_bn.widths"),
         ("trials.vgg_bn.widths", [10**9, 48], "trials.vgg_bn.widths"),
         ("model.image_size", 10000, "model.image_size: 10000 is out of range"),
+        # Keys that would be silently ignored.
+        ("trials.vgg_bn.schedule", "constant", "trials.vgg_bn.warmup_epochs: got 1; expected 0 with schedule constant"),
+        ("trials.baseline.shift", 0.1, "trials.baseline.shift: only applies with augmentation on"),
+        ("trials.early_stopping.erasing", 0.5, "trials.early_stopping.erasing: only applies"),
     ],
 )
 def test_bad_values_name_the_key(real_params, key, value, expected):
@@ -95,9 +99,16 @@ def test_unknown_key_suggests_nearest(real_params, key, suggestion):
 
 
 def test_unknown_trial_suggests_nearest(real_params):
+    with pytest.raises(UserError, match="unknown trial 'basline'; did you mean 'baseline'"):
+        config_from_dict(real_params).trial("basline")
     real_params["trials"]["basline"] = real_params["trials"].pop("baseline")
     with pytest.raises(UserError, match="did you mean 'baseline'"):
         config_from_dict(real_params)
+
+
+def test_a_csv_source_needs_a_csv_file_name(real_params):
+    with pytest.raises(UserError, match="data.csv_file: got ''; expected the CSV's file name"):
+        config_from_dict(edited(real_params, {"data.source": "csv", "data.csv_file": ""}))
 
 
 @pytest.mark.parametrize("name", [1, True], ids=["int", "bool"])

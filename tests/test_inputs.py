@@ -133,3 +133,16 @@ def test_read_emotions_returns_prepares_class_names_and_names_the_file_when_it_c
         with pytest.raises(UserError, match=problem) as raised:
             read_emotions(tmp_path)
         assert str(meta) in str(raised.value) and "dvc repro prepare" in str(raised.value)
+
+
+def test_input_geometry_names_the_model_it_refuses():
+    import keras
+
+    from emotion_lib.inputs import input_geometry
+
+    wide = keras.Model(inputs := keras.Input((16, 24, 1)), keras.layers.Flatten()(inputs))
+    assert input_geometry(keras.Model(square := keras.Input((16, 16, 3)), square)) == (16, 3)
+    with pytest.raises(UserError, match=r"model models/wide.keras must take one square image input .*this project"):
+        input_geometry(wide, "model models/wide.keras")
+    with pytest.raises(UserError, match="model 'two_channels' takes 2 channels"):
+        input_geometry(keras.Model(two := keras.Input((16, 16, 2)), two, name="two_channels"))

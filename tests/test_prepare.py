@@ -224,6 +224,13 @@ def test_undersampling_to_minority(tmp_path: Path) -> None:
         assert (tmp_path / "out" / "plots" / f"class_distribution_{stage}.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_a_split_that_leaves_no_validation_image_is_refused(tmp_path: Path) -> None:
+    _make_folder(tmp_path / "raw", n_train=2)
+    with pytest.raises(UserError, match=r"data\.val_fraction: 0\.1 of 2 training images per class leaves no valid"):
+        _run(tmp_path, val_fraction=0.1)
+    assert not (tmp_path / "out").exists()
+
+
 def test_undersampling_to_samples_per_class(tmp_path: Path) -> None:
     _make_folder(tmp_path / "raw", n_train=8)
     metrics = _run(tmp_path, undersample=True, samples_per_class=4, val_fraction=0.25)

@@ -237,7 +237,7 @@ def test_failed_training_leaves_no_outputs(data_dir, tmp_path, monkeypatch):
 def test_train_trial_checks_meta_against_model(tmp_path):
     data = write_tiny_data(tmp_path / "data")
     model = build_model(backbone="scratch", num_classes=5, image_size=16, channels=1, padding="same")
-    with pytest.raises(UserError, match="meta.json"):
+    with pytest.raises(UserError, match=r"meta.json lists 7 emotions \(angry, .*5 outputs.*rerun `dvc repro`"):
         train_trial(model, tiny_run(), data_dir=data, model_path=tmp_path / "m.keras", live_dir=tmp_path / "live")
 
 

@@ -154,8 +154,9 @@ def resolve_vgg16_weights(*, weights: str, strict: bool, seed: int, out_path: Pa
     else:
         source_file = Path(weights)
         if not source_file.is_file():
+            problem = "is a folder, not a file" if source_file.is_dir() else "does not exist"
             raise UserError(
-                f"pretrained.weights: file {weights!r} does not exist; use 'imagenet', 'none' or the path of a "
+                f"pretrained.weights: file {weights!r} {problem}; use 'imagenet', 'none' or the path of a "
                 "Keras .h5 weights file of VGG16 without its top"
             )
         try:

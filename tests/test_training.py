@@ -376,16 +376,17 @@ def test_strict_imagenet_offline_is_a_user_error(tmp_path):
     assert not (tmp_path / "w.weights.h5").exists() and not (tmp_path / "i.json").exists()
 
 
-def test_missing_weights_path_is_a_user_error(tmp_path):
-    missing = tmp_path / "nowhere.h5"
-    with pytest.raises(UserError, match="nowhere.h5"):
+@pytest.mark.parametrize(("name", "problem"), [("nowhere.h5", "does not exist"), ("", "is a folder, not a file")])
+def test_missing_weights_path_is_a_user_error(tmp_path, name, problem):
+    with pytest.raises(UserError, match=f"pretrained.weights: file .*{name}' {problem}"):
         resolve_vgg16_weights(
-            weights=str(missing),
+            weights=str(tmp_path / name),
             strict=False,
             seed=0,
             out_path=tmp_path / "w.weights.h5",
             info_path=tmp_path / "i.json",
         )
+    assert not (tmp_path / "w.weights.h5").exists()
 
 
 @pytest.mark.filterwarnings("ignore:Skipping nested container")

@@ -49,9 +49,6 @@ from emotion_lib.losses import sparse_categorical_crossentropy
 FLOAT_DECIMALS = 6
 """Floats in the metrics JSON are rounded to this many decimals so that diffs stay readable and stable."""
 
-ROW_SUM_TOLERANCE = 1e-2
-"""How far a model's output rows may sum away from 1 before we refuse to treat them as probabilities."""
-
 
 def _round_floats(value: Any, decimals: int = FLOAT_DECIMALS) -> Any:
     """Return ``value`` with every float rounded and numpy scalars turned into plain Python numbers.
@@ -278,6 +275,7 @@ def _predict_views(model: Any, images: np.ndarray, batch_size: int, flip: bool,
 
 def _predict_once(model: Any, images: np.ndarray, batch_size: int, progress: bool = True) -> np.ndarray:
     from emotion_lib.inputs import input_geometry, make_dataset
+    from emotion_lib.models import are_probabilities
     from emotion_lib.progress import PredictProgress
 
     if batch_size < 1:
@@ -288,8 +286,7 @@ def _predict_once(model: Any, images: np.ndarray, batch_size: int, progress: boo
     probabilities = np.asarray(model.predict(dataset, verbose=0, callbacks=callbacks), dtype=np.float64)
     if probabilities.ndim != 2 or probabilities.shape[0] != images.shape[0]:
         raise ValueError(f"model returned shape {probabilities.shape} for {images.shape[0]} images")
-    row_sums = probabilities.sum(axis=1)
-    if np.any(probabilities < -1e-6) or np.any(np.abs(row_sums - 1.0) > ROW_SUM_TOLERANCE):
+    if not are_probabilities(probabilities):
         raise ValueError(
             "model outputs are not probabilities (rows must be non-negative and sum to 1): "
             "the final layer must use a softmax activation"

@@ -549,6 +549,16 @@ def load_model(path: str | Path, *, compile: bool = True, remedy: str = "") -> k
     return model
 
 
+ROW_SUM_TOLERANCE = 1e-2
+"""How far a model's output rows may sum away from 1 before we refuse to treat them as probabilities."""
+
+
+def are_probabilities(rows: np.ndarray) -> bool:
+    """Whether every row of a model's outputs is a probability distribution (non-negative, summing to 1)."""
+    rows = np.asarray(rows, dtype="float64")
+    return not (np.any(rows < -1e-6) or np.any(np.abs(rows.sum(axis=-1) - 1.0) > ROW_SUM_TOLERANCE))
+
+
 def _check_probabilities(model: keras.Model, path: Path, remedy: str) -> None:
     """Refuse a model whose output is not one probability per class (a softmax), before it scores anything.
 
@@ -561,6 +571,6 @@ def _check_probabilities(model: keras.Model, path: Path, remedy: str) -> None:
                         f"{remedy}")
     probe = np.full((1, *model.input_shape[1:]), 127.0, dtype="float32")
     row = np.asarray(keras.ops.convert_to_numpy(model(probe, training=False)), dtype="float64")[0]
-    if row.min() < -1e-6 or abs(row.sum() - 1.0) > 1e-2:
+    if not are_probabilities(row):
         raise UserError(f"{path}: the model's outputs are not probabilities (they sum to {row.sum():.3g}); pass a "
                         f"model that ends in a softmax, as every trial of this project does; {remedy}")

@@ -7,6 +7,13 @@ exit non-zero instead of showing a traceback.
 
 from __future__ import annotations
 
+import os
+
 
 class UserError(ValueError):
     """Bad input that the user can fix; the message names the path or key and the fix."""
+
+
+def why_not_a_file(path: os.PathLike | str) -> str:
+    """The words for a path that should be a file and is not: "is a folder, not a file" or "does not exist"."""
+    return "is a folder, not a file" if os.path.isdir(path) else "does not exist"

@@ -37,7 +37,7 @@ from emotion_lib.architecture import (
     ZOOM_FACTOR,
     min_input_size,
 )
-from emotion_lib.errors import UserError
+from emotion_lib.errors import UserError, why_not_a_file
 
 # Channel means of ImageNet in BGR order, as used by keras.applications.vgg16.preprocess_input ("caffe" mode).
 VGG16_BGR_MEAN: tuple[float, float, float] = (103.939, 116.779, 123.68)
@@ -533,8 +533,7 @@ def load_model(path: str | Path, *, compile: bool = True, remedy: str = "") -> k
     path = Path(path)
     remedy = remedy or "train a trial first (`dvc repro`) and pass models/<trial>.keras"
     if not path.is_file():
-        raise UserError(f"model file {path} {'is a folder, not a file' if path.is_dir() else 'does not exist'}; "
-                        f"{remedy}")
+        raise UserError(f"model file {path} {why_not_a_file(path)}; {remedy}")
     if not zipfile.is_zipfile(path):  # Keras would call a truncated or foreign file "not found".
         raise UserError(f"{path} is not a Keras model file (a .keras file is a zip archive; this one is not: "
                         f"truncated, empty or another format); {remedy}")

@@ -40,7 +40,7 @@ import numpy as np
 from emotion_lib import EMOTIONS, faces
 from emotion_lib.cli import Parser, run_stage
 from emotion_lib.config import MAX_TEST_TIME_SHIFT
-from emotion_lib.errors import UserError
+from emotion_lib.errors import UserError, why_not_a_file
 
 EXIT_OK = 0
 EXIT_UNREADABLE = 1
@@ -216,8 +216,7 @@ def load_classifier(path: Path, emotions: Sequence[str] = EMOTIONS, trial_hint: 
     remedy = (f"run `dvc repro train@{trial_hint}` (or `dvc pull`), or pass --model models/<trial>.keras"
               if trial_hint else "pass --model models/<trial>.keras, a model trained by this project")
     if not path.is_file():  # Said before TensorFlow's few seconds of start-up.
-        raise UserError(f"model file {path} {'is a folder, not a file' if path.is_dir() else 'does not exist'}; "
-                        f"{remedy}")
+        raise UserError(f"model file {path} {why_not_a_file(path)}; {remedy}")
     from emotion_lib.inputs import input_geometry
     from emotion_lib.models import load_model
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import keras
 
 from emotion_lib.atomic import atomic_file, write_json
-from emotion_lib.errors import UserError
+from emotion_lib.errors import UserError, why_not_a_file
 from emotion_lib.models import build_vgg16_base
 
 IMAGENET_NOTOP_FILENAME = "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
@@ -154,10 +154,9 @@ def resolve_vgg16_weights(*, weights: str, strict: bool, seed: int, out_path: Pa
     else:
         source_file = Path(weights)
         if not source_file.is_file():
-            problem = "is a folder, not a file" if source_file.is_dir() else "does not exist"
             raise UserError(
-                f"pretrained.weights: file {weights!r} {problem}; use 'imagenet', 'none' or the path of a "
-                "Keras .h5 weights file of VGG16 without its top"
+                f"pretrained.weights: file {weights!r} {why_not_a_file(source_file)}; use 'imagenet', 'none' or "
+                "the path of a Keras .h5 weights file of VGG16 without its top"
             )
         try:
             base = build_vgg16_base(image_size=_NORMALISE_INPUT_SIZE, weights_path=source_file, seed=seed)

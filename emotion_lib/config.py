@@ -544,9 +544,10 @@ def config_from_dict(raw: Mapping[str, Any]) -> Config:
         if inherited:
             raise UserError(f"trials.{name}.{inherited[0]}: the architecture comes from init_from "
                             f"'{body['init_from']}'; remove the key or drop init_from")
-        # Augmentation strengths with augmentation off would be silently ignored (their defaults are not 0).
+        # Augmentation strengths with augmentation off would be silently ignored (their defaults are not 0). A
+        # fine-tuning trial cannot reach here with one: they are architecture keys, refused just above.
         unused = sorted(set(body) & set(AUGMENTATION_KEYS)) if not body.get("augmentation") else []
-        if unused and not body.get("init_from"):
+        if unused:
             raise UserError(f"trials.{name}.{unused[0]}: only applies with augmentation on; set "
                             f"trials.{name}.augmentation: true or remove the key")
         trial = _build(TrialConfig, {**body, "name": name}, prefix=f"trials.{name}")

@@ -1,6 +1,6 @@
 """The vgg_bn recipe on real faces: train it on a FER-2013 folder, print accuracy, macro F1, epochs and time.
 
-Each ``--run NAME:KEY=VALUE,...`` trains ``train@vgg_bn`` and evaluates it in a
+Each ``--run NAME:KEY=VALUE,...`` trains ``train-vgg_bn`` and evaluates it in a
 fresh copy of this repository (no outputs, no DVC cache) with ``data.raw_dir``
 pointed at the given folder, params at their defaults plus ``-S`` overrides plus
 the run's own; prepare runs once and is shared.  Per run it prints the test
@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import itertools
 import json
 import re
@@ -77,7 +76,7 @@ def precision_speed(precisions: list[str], overrides: dict | None = None, steps:
 
     run = recipe_run(overrides)
     batch_size = batch_size or run.batch_size
-    shape = (batch_size * 8, run.architecture.image_size, run.architecture.image_size, run.architecture.channels)
+    shape = (batch_size * 8, run.model.image_size, run.model.image_size, run.model.channels)
     images = np.random.default_rng(0).integers(0, 256, shape).astype("float32")
     labels = np.random.default_rng(1).integers(0, 7, batch_size * 8)
     # Without autotuning, as in training: its thread's timed sleep would round each timed `fit` up to 10.24 * 2^k s.
@@ -87,7 +86,7 @@ def precision_speed(precisions: list[str], overrides: dict | None = None, steps:
     for (precision, policy), batch_norm in itertools.product(dtype_policies(precisions), batch_norms):
         key = f"{precision}/{batch_norm}" if compared else precision
         with dtype_policy(policy), batch_norm_layer(batch_norm):
-            model = build_model(**dataclasses.asdict(run.architecture), num_classes=7, seed=0)
+            model = build_model(run.model, num_classes=7, seed=0)
             compile_model(model, make_optimizer(run, steps), run.label_smoothing)
             model.fit(dataset, steps_per_epoch=5, epochs=1, verbose=0)  # tracing and warm-up
             start = time.perf_counter()
@@ -149,7 +148,7 @@ def report(repo: Path, name: str, seconds: dict[str, float]) -> dict:
         "macro_f1_without_flip": metrics.get("macro_f1_without_flip"), "epochs": train["epochs_run"],
         "train_seconds": timing["train_seconds"], "images_per_second": timing["train_images_per_second"],
         "train_images": timing["train_images"], "precision": train["precision"],
-        "stage_seconds": seconds.get("train@vgg_bn"),
+        "stage_seconds": seconds.get("train-vgg_bn"),
     }
     single = ("" if row["accuracy_without_flip"] is None else
               f"; without it {row['accuracy_without_flip']:.4f} / {row['macro_f1_without_flip']:.4f}")
@@ -190,7 +189,7 @@ def main() -> None:
         shutil.copy2(REPO_ROOT / "params.yaml", repo / "params.yaml")  # the defaults, not the tests' tiny params
         set_params(repo / "params.yaml", {**common, **overrides})
         print(f"\n== run {name}: defaults + {common | overrides}", flush=True)
-        seconds, _ = timed_repro(repo, "evaluate@vgg_bn", echo=True)
+        seconds, _ = timed_repro(repo, "evaluate-vgg_bn", echo=True)
         rows.append(report(repo, name, seconds))
     print("\nFER-2013 dev split" if "fer2013-dev" in str(args.raw_dir) else f"\n{args.raw_dir}")
     for row in rows:

@@ -73,7 +73,7 @@ def main() -> None:
         losses = " ".join(f"{loss:.4f}" for loss in first_losses(repo, trial))
         print(f"{trial:16s} {metrics['accuracy']:8.4f} {metrics['macro_avg']['f1']:8.4f} "
               f"{SEED_REPORTED_ACCURACY.get(trial, math.nan):8.4f} {train['epochs_run']:6d}  {losses:24s} "
-              f"{seconds.get(f'train@{trial}', math.nan):7.0f}"
+              f"{seconds.get(f'train-{trial}', math.nan):7.0f}"
               + ("   (random VGG16 backbone)" if train.get("backbone_source") == "random" else ""))
     print(f"ln 7 = {math.log(7):.4f} (a network predicting the uniform distribution)")
     print(f"wall time of `dvc repro summary`: {total:.0f} s ({total / 60:.1f} min)")

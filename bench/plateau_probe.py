@@ -23,6 +23,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from bench.machine import cpu_description  # noqa: E402
+from emotion_lib.architecture import ScratchSpec  # noqa: E402
 from emotion_lib.inputs import load_split, make_dataset  # noqa: E402
 from emotion_lib.models import build_model  # noqa: E402
 from emotion_lib.training import set_global_determinism  # noqa: E402
@@ -43,8 +44,8 @@ def probe(data_dir: Path, variant: str, epochs: int) -> None:
     val_images, val_labels = load_split(data_dir, "val")
     sample = np.random.default_rng(0).permutation(len(val_images))[:1000]
     set_global_determinism(42)
-    model = build_model(backbone="scratch", num_classes=int(train_labels.max()) + 1, image_size=80, channels=1,
-                        initializer=initializer, input_scaling=scaling, seed=42)
+    model = build_model(ScratchSpec(image_size=80, channels=1, initializer=initializer, input_scaling=scaling),
+                        num_classes=int(train_labels.max()) + 1, seed=42)
     model.compile(optimizer=keras.optimizers.Adam(float(learning_rate)), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
     start = time.perf_counter()

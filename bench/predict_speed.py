@@ -61,8 +61,7 @@ def bench_model(model_arg: str | None, folder: Path) -> tuple[Path, str]:
     trial = config.trial(path.stem)
     if trial.backbone != "scratch" or trial.dense_units or trial.init_from:
         raise SystemExit(f"{path} is absent and trial {trial.name!r} is not a plain scratch CNN; pass --model")
-    model = build_model(backbone="scratch", num_classes=len(EMOTIONS), image_size=config.model.image_size,
-                        channels=config.model.channels, padding=config.model.padding, seed=config.seed)
+    model = build_model(config.trial_run(trial.name).model, num_classes=len(EMOTIONS), seed=config.seed)
     saved = folder / f"{trial.name}_untrained.keras"
     model.save(saved)
     return saved, (f"{trial.name} architecture, untrained ({path} absent): "

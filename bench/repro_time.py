@@ -55,7 +55,7 @@ def timed_repro(repo: Path, target: str | None = None, echo: bool = False) -> tu
     for line in process.stdout:
         if line.startswith("Running stage '"):
             starts[line.split("'")[1]] = time.perf_counter()
-        if echo and line.startswith(("Running stage", "train@", "evaluate@", "prepare:", "error")):
+        if echo and line.startswith(("Running stage", "train-", "evaluate-", "prepare:", "error")):
             print(f"  [{(time.perf_counter() - begin) / 60:5.1f} min] {line.rstrip()}", flush=True)
     code = process.wait()
     total = time.perf_counter() - begin

@@ -41,6 +41,7 @@ import tensorflow as tf  # noqa: E402
 
 from bench.machine import cpu_description  # noqa: E402
 from emotion_lib import EMOTIONS  # noqa: E402
+from emotion_lib.architecture import Augmentation, ScratchSpec, VGG16Spec  # noqa: E402
 from emotion_lib.inputs import make_dataset  # noqa: E402
 from emotion_lib.models import build_model  # noqa: E402
 from emotion_lib.training import make_feature_dataset, set_global_determinism, split_frozen_prefix  # noqa: E402
@@ -115,16 +116,10 @@ def in_memory_images(images: np.ndarray, image_size: int, channels: int) -> np.n
 
 def model_for(config: str) -> keras.Model:
     if config == "baseline":
-        return build_model(backbone="scratch", num_classes=len(EMOTIONS), image_size=80, channels=1)
-    return build_model(
-        backbone="vgg16",
-        num_classes=len(EMOTIONS),
-        image_size=48,
-        channels=3,
-        augmentation=config == "vgg16_aug",
-        dense_units=256,
-        head_dropout_rate=0.5,
-    )
+        return build_model(ScratchSpec(image_size=80, channels=1), num_classes=len(EMOTIONS))
+    spec = VGG16Spec(image_size=48, dense_units=256, head_dropout=0.5,
+                     augmentation=Augmentation(enabled=config == "vgg16_aug"))
+    return build_model(spec, num_classes=len(EMOTIONS))
 
 
 def bench_full_model(config: str, images: np.ndarray, labels: np.ndarray, args: argparse.Namespace) -> dict:

@@ -6,6 +6,8 @@ The model factory (:mod:`emotion_lib.models`) builds from these, and
 
 from __future__ import annotations
 
+import dataclasses
+
 # Filters of the five 3x3 convolutions of the from-scratch stack (seed 000, table of section 5.1).
 # Every convolution but the last is followed by a 2x2 max-pool.
 SCRATCH_FILTERS: tuple[int, ...] = (32, 64, 128, 256, 256)
@@ -55,3 +57,65 @@ def min_input_size(padding: str) -> int:
     while scratch_output_size(size, padding) < 1:
         size += 1
     return size
+
+
+# --- Model specs: what each backbone's builder in emotion_lib.models receives, resolved from params.yaml. ---------
+
+
+@dataclasses.dataclass(frozen=True)
+class Augmentation:
+    """Training-time augmentation: a random horizontal flip, then translation (``shift``, a fraction of the side),
+    rotation (a fraction of a full circle), zoom and random erasing (the probability of one noise patch), each where
+    non-zero.  The defaults are the original study's (flip, rotation 0.1, zoom 0.2)."""
+
+    enabled: bool = False
+    shift: float = 0.0
+    rotation: float = ROTATION_FACTOR
+    zoom: float = ZOOM_FACTOR
+    erasing: float = 0.0
+
+
+@dataclasses.dataclass(frozen=True)
+class ScratchSpec:
+    """The original study's five-convolution CNN (sections 5.1-5.5) and its regularised variants; the defaults are
+    the study's own (valid padding, Glorot initialisation, inputs scaled to [0, 1])."""
+
+    image_size: int
+    channels: int
+    padding: str = "valid"
+    initializer: str = "glorot_uniform"
+    input_scaling: str = "unit"
+    augmentation: Augmentation = Augmentation()
+    flatten_dropout: float = 0.0
+    block_dropout: float = 0.0
+    dense_units: int = 0
+    l2: float = 0.0
+
+
+@dataclasses.dataclass(frozen=True)
+class VGG16Spec:
+    """The original study's transfer learning (section 6.1): a frozen VGG16 base and a small head."""
+
+    image_size: int
+    dense_units: int
+    head_dropout: float = 0.0
+    augmentation: Augmentation = Augmentation()
+    channels: int = 3  # VGG16 takes RGB; grayscale inputs are replicated by the input pipeline
+    # The conv base's weights (the `weights` stage's file; see emotion_lib.pretrained); None: seeded random ones.
+    weights_path: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class VggBnSpec:
+    """A VGG-style network with batch normalisation at FER-2013's own 48x48x1 (the vgg_bn trial)."""
+
+    image_size: int = 48
+    widths: tuple[int, ...] = (24, 48, 96, 192)
+    convs_per_block: int = 2
+    dense_units: int = 256
+    dropout: float = 0.4
+    augmentation: Augmentation = Augmentation()
+    channels: int = 1
+
+
+ModelSpec = ScratchSpec | VGG16Spec | VggBnSpec

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 import types
 import typing
 from collections.abc import Mapping
@@ -34,6 +35,11 @@ from emotion_lib.architecture import (
     VGG16_BLOCKS,
     VGG16_MIN_INPUT_SIZE,
     ZOOM_FACTOR,
+    Augmentation,
+    ModelSpec,
+    ScratchSpec,
+    VGG16Spec,
+    VggBnSpec,
     min_input_size,
 )
 from emotion_lib.errors import UserError
@@ -56,18 +62,10 @@ MAX_WIDTH = 65536
 MAX_BLOCKS = 9  # 2**9 = 512 px, the largest input
 MAX_CONVS_PER_BLOCK = 16
 KNOWN_EXTENSIONS = ("jpeg", "jpg", "png", "bmp", "gif", "tif", "tiff", "webp")
-TRIAL_NAMES = ("baseline", "early_stopping", "augmentation", "dropout", "l2", "vgg16_features", "vgg16_finetune",
-               "vgg_bn")
-# Keys that shape a model; a trial that starts from another trial's model inherits them instead.
-ARCHITECTURE_KEYS = ("augmentation", "flatten_dropout", "block_dropout", "dense_units", "l2", "image_size", "widths",
-                     "convs_per_block", "dropout", "shift", "rotation", "zoom", "erasing")
+# A trial's name: it names the trial's DVC stages, model file and metrics folder.
+TRIAL_NAME = re.compile(r"[a-z][a-z0-9_]*")
 # Augmentation strengths: read only by a trial with augmentation on.
 AUGMENTATION_KEYS = ("shift", "rotation", "zoom", "erasing")
-# Keys only the vgg_bn backbone reads (and must set); on another backbone they would be silently ignored, so they
-# are refused. Its batch_size and class_weight replace train.*'s, so the seed trials' settings never rerun it.
-VGG_BN_KEYS = ("image_size", "widths", "convs_per_block", "dropout", "batch_size", "class_weight")
-# The train.* keys a vgg_bn trial sets itself instead.
-VGG_BN_OWN_TRAIN_KEYS = ("batch_size", "class_weight")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -197,45 +195,36 @@ class TrainConfig:
 
 
 @dataclasses.dataclass(frozen=True)
-class EvaluateConfig:
-    """Per-trial test-time views: ``test_time_flip.<trial>`` averages predictions over each image and its mirror;
-    ``test_time_shift.<trial>`` (pixels, 0 = off) adds the image moved that far up, down, left and right."""
+class ViewsConfig:
+    """Test-time views of one trial's evaluation (``evaluate.<trial>``; a trial without an entry gets one pass).
 
-    test_time_flip: Mapping[str, bool] = dataclasses.field(default_factory=dict)
-    test_time_shift: Mapping[str, int] = dataclasses.field(default_factory=dict)
+    ``test_time_flip`` averages each test image's prediction with its mirror image's; ``test_time_shift`` (pixels,
+    0 = off) adds the image moved that far up, down, left and right (each mirrored too when flipping).
+    """
 
-    def validate(self) -> None:
-        for trial, value in self.test_time_flip.items():
-            _check(trial in TRIAL_NAMES, f"evaluate.test_time_flip.{trial}", trial,
-                   f"a trial's name ({', '.join(TRIAL_NAMES)})")
-            _check(isinstance(value, bool), f"evaluate.test_time_flip.{trial}", value, "true or false")
-        for trial, value in self.test_time_shift.items():
-            _check(trial in TRIAL_NAMES, f"evaluate.test_time_shift.{trial}", trial,
-                   f"a trial's name ({', '.join(TRIAL_NAMES)})")
-            _check(isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_TEST_TIME_SHIFT,
-                   f"evaluate.test_time_shift.{trial}", value,
-                   f"a whole number of pixels from 0 (off) to {MAX_TEST_TIME_SHIFT}")
+    test_time_flip: bool = False
+    test_time_shift: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
 class TrialConfig:
-    """One trial of the study: what the model factory and the trainer need beyond the shared sections."""
+    """What every trial sets, whatever its backbone: the optimisation, the data it fits on, its augmentation.
+
+    One subclass per backbone adds that backbone's keys (:data:`TRIAL_TYPES`); a key another backbone reads is
+    unknown to it, and refused as any typo is.  Each subclass turns itself into the spec its model builder takes
+    (:meth:`model_spec`) and names the shared params keys it reads for that (:meth:`shared_param_keys`), so what
+    a stage reads and what ``dvc.yaml`` declares come from one place.
+    """
 
     name: str
-    backbone: str = "scratch"
+    backbone: str
     epochs: int = 10
     learning_rate: float = 0.001
     # EarlyStopping on train.early_stopping_monitor, restoring the best weights; 0 trains for all epochs.
     early_stopping_patience: int = 0
-    augmentation: bool = False
-    flatten_dropout: bool = False
-    block_dropout: float = 0.0
-    dense_units: int = 0
-    l2: float = 0.0
-    init_from: str | None = None
-    unfreeze: tuple[str, ...] = ()
-    # Data and optimisation (every backbone); batch_size and class_weight: vgg_bn only, in place of train.*'s.
+    # undersampled: the original study's balanced split; full: every deduplicated training image outside val.
     train_split: str = "undersampled"
+    # null: train.batch_size / train.class_weight. A trial that sets its own no longer reads (nor reruns on) those.
     batch_size: int | None = None
     class_weight: str | None = None
     optimizer: str = "adam"
@@ -243,58 +232,37 @@ class TrialConfig:
     schedule: str = "constant"
     warmup_epochs: int = 0
     label_smoothing: float = 0.0
-    # Augmentation strengths (when augmentation is on); the defaults are the seed's. shift: RandomTranslation's
-    # fraction of the side; erasing: the probability of RandomErasing (0 = off).
+    # Augmentation (see architecture.Augmentation); the strengths apply only with augmentation on.
+    augmentation: bool = False
     shift: float = 0.0
     rotation: float = ROTATION_FACTOR
     zoom: float = ZOOM_FACTOR
     erasing: float = 0.0
-    # The vgg_bn backbone only: input side, conv widths per block, convs per block, head dropout.
-    image_size: int | None = None
-    widths: tuple[int, ...] = ()
-    convs_per_block: int | None = None
-    dropout: float | None = None
 
-    def validate(self, all_trials: Mapping[str, Any]) -> None:
+    # Keys that shape the model: a trial that starts from another trial's model (init_from) inherits them.
+    ARCHITECTURE_KEYS: typing.ClassVar[tuple[str, ...]] = ("augmentation", *AUGMENTATION_KEYS)
+
+    @property
+    def init_from(self) -> str | None:
+        return None
+
+    @property
+    def unfreeze(self) -> tuple[str, ...]:
+        return ()
+
+    def validate(self, trials: Mapping[str, Any]) -> None:
+        """Check every key (``trials`` is the raw ``trials`` mapping, for keys that name another trial)."""
         key = f"trials.{self.name}"
-        _check(self.backbone in BACKBONES, f"{key}.backbone", self.backbone, f"one of {', '.join(BACKBONES)}")
-        _check(0 <= self.block_dropout < 1, f"{key}.block_dropout", self.block_dropout, "a rate in [0, 1)")
-        _check(0 <= self.dense_units <= MAX_WIDTH, f"{key}.dense_units", self.dense_units,
-               f"an integer in [0, {MAX_WIDTH}]")
-        _check(self.l2 >= 0, f"{key}.l2", self.l2, "a non-negative number")
         _check(1 <= self.epochs <= 10000, f"{key}.epochs", self.epochs, "a positive integer")
         _check(0 < self.learning_rate < 1, f"{key}.learning_rate", self.learning_rate, "a rate in (0, 1)")
         _check(self.early_stopping_patience >= 0, f"{key}.early_stopping_patience", self.early_stopping_patience,
                "a non-negative integer (0 turns early stopping off)")
-        self._validate_recipe(key)
-        if self.backbone == "vgg_bn":
-            self._validate_vgg_bn(key)
-        else:
-            for name in VGG_BN_KEYS:
-                value = getattr(self, name)
-                _check(value is None or value == (), f"{key}.{name}", value,
-                       "no value: it only applies to backbone vgg_bn; remove the key")
-        if self.backbone == "vgg16":
-            _check(self.dense_units > 0 or self.init_from is not None, f"{key}.dense_units", self.dense_units,
-                   "a positive integer for VGG16's head")
-            _check(not self.flatten_dropout and self.block_dropout == 0 and self.l2 == 0, key, "scratch-only options",
-                   "no flatten_dropout, block_dropout or l2 on a VGG16 trial (its head uses model.dropout)")
-        else:
-            _check(not self.unfreeze, f"{key}.unfreeze", list(self.unfreeze), "empty for a scratch trial")
-            _check(self.l2 == 0 or self.dense_units > 0, f"{key}.l2", self.l2,
-                   "0 unless dense_units adds the Dense layer it regularises")
-        for block in self.unfreeze:
-            _check(block in VGG16_BLOCKS, f"{key}.unfreeze", block, f"one of {', '.join(VGG16_BLOCKS)}")
-        if self.init_from is not None:
-            _check(self.init_from in all_trials and self.init_from != self.name, f"{key}.init_from", self.init_from,
-                   f"another trial's name ({', '.join(t for t in all_trials if t != self.name)})")
-            base = all_trials[self.init_from]
-            _check(base.get("backbone", "scratch") == self.backbone, f"{key}.init_from", self.init_from,
-                   "a trial with the same backbone")
-
-    def _validate_recipe(self, key: str) -> None:
         _check(self.train_split in TRAIN_SPLITS, f"{key}.train_split", self.train_split,
                f"one of {', '.join(TRAIN_SPLITS)}")
+        _check(self.batch_size is None or 1 <= self.batch_size <= 4096, f"{key}.batch_size", self.batch_size,
+               "a positive integer, or null for train.batch_size")
+        _check(self.class_weight is None or self.class_weight in CLASS_WEIGHT_MODES, f"{key}.class_weight",
+               self.class_weight, f"one of {', '.join(CLASS_WEIGHT_MODES)}, or null for train.class_weight")
         _check(self.optimizer in OPTIMIZERS, f"{key}.optimizer", self.optimizer, f"one of {', '.join(OPTIMIZERS)}")
         _check(0 <= self.weight_decay < 1, f"{key}.weight_decay", self.weight_decay, "a number in [0, 1)")
         _check(self.weight_decay == 0 or self.optimizer != "adam", f"{key}.weight_decay", self.weight_decay,
@@ -302,85 +270,178 @@ class TrialConfig:
         _check(self.schedule in SCHEDULES, f"{key}.schedule", self.schedule, f"one of {', '.join(SCHEDULES)}")
         _check(0 <= self.warmup_epochs < self.epochs, f"{key}.warmup_epochs", self.warmup_epochs,
                f"an integer in [0, epochs) (epochs is {self.epochs})")
+        _check(self.warmup_epochs == 0 or self.schedule != "constant", f"{key}.warmup_epochs", self.warmup_epochs,
+               "0 with schedule constant (a warm-up belongs to a schedule: set schedule to cosine, or remove the key)")
         _check(0 <= self.label_smoothing < 1, f"{key}.label_smoothing", self.label_smoothing, "a number in [0, 1)")
         for name in ("shift", "rotation", "zoom"):
             _check(0 <= getattr(self, name) < 1, f"{key}.{name}", getattr(self, name), "a fraction in [0, 1)")
         _check(0 <= self.erasing <= 1, f"{key}.erasing", self.erasing, "a probability in [0, 1]")
-        _check(self.warmup_epochs == 0 or self.schedule != "constant", f"{key}.warmup_epochs", self.warmup_epochs,
-               "0 with schedule constant (a warm-up belongs to a schedule: set schedule to cosine, or remove the key)")
 
-    def _validate_vgg_bn(self, key: str) -> None:
-        _check(self.init_from is None, f"{key}.init_from", self.init_from, "null for backbone vgg_bn")
-        _check(0 < len(self.widths) <= MAX_BLOCKS and all(0 < w <= MAX_WIDTH for w in self.widths), f"{key}.widths",
-               list(self.widths), f"1 to {MAX_BLOCKS} conv widths in [1, {MAX_WIDTH}], one per block (each block "
-               f"halves the input, at most 512 px), e.g. [24, 48, 96, 192]")
-        _check(self.convs_per_block is not None and 1 <= self.convs_per_block <= MAX_CONVS_PER_BLOCK,
-               f"{key}.convs_per_block", self.convs_per_block, f"an integer in [1, {MAX_CONVS_PER_BLOCK}]")
-        _check(self.dropout is not None and 0 <= self.dropout < 1, f"{key}.dropout", self.dropout, "a rate in [0, 1)")
-        _check(self.batch_size is not None and 1 <= self.batch_size <= 4096, f"{key}.batch_size", self.batch_size,
-               "a positive integer")
-        _check(self.class_weight in CLASS_WEIGHT_MODES, f"{key}.class_weight", self.class_weight,
-               f"one of {', '.join(CLASS_WEIGHT_MODES)}")
-        smallest = 2 ** len(self.widths)
-        _check(self.image_size is not None and smallest <= self.image_size <= 512, f"{key}.image_size",
-               self.image_size, f"an integer in [{smallest}, 512] (each of the {len(self.widths)} blocks halves it)")
-        _check(self.l2 == 0 and self.block_dropout == 0 and not self.flatten_dropout, key, "scratch-only options",
-               "no l2, block_dropout or flatten_dropout on a vgg_bn trial (use weight_decay and dropout)")
+    def augmentation_spec(self) -> Augmentation:
+        return Augmentation(enabled=self.augmentation, shift=self.shift, rotation=self.rotation, zoom=self.zoom,
+                            erasing=self.erasing)
 
-    @property
-    def caches_features(self) -> bool:
-        """Whether the frozen VGG16 base can run once and the head train on its outputs (no augmentation)."""
-        return self.backbone == "vgg16" and self.init_from is None and not self.augmentation
+    def model_spec(self, config: Config) -> ModelSpec | None:
+        """What this backbone's builder takes, read from this trial and the shared sections of ``config``;
+        None for a trial that starts from ``init_from``'s trained model."""
+        raise NotImplementedError
 
-    @property
-    def uses_model_dropout(self) -> bool:
-        """Whether the model holds a Dropout(model.dropout) layer: the trials a dropout change must rerun."""
-        return self.flatten_dropout or (self.backbone == "vgg16" and self.init_from is None)
+    def shared_param_keys(self) -> list[str]:
+        """The keys outside ``trials.<name>`` and ``train`` that :meth:`model_spec` reads."""
+        raise NotImplementedError
+
+    def _validate_init_from(self, trials: Mapping[str, Any]) -> None:
+        key = f"trials.{self.name}.init_from"
+        others = [str(name) for name in trials if name != self.name]
+        _check(self.init_from in trials and self.init_from != self.name, key, self.init_from,
+               f"another trial's name ({', '.join(others)})")
+        base = trials[self.init_from]
+        _check(isinstance(base, Mapping) and base.get("backbone") == self.backbone, key, self.init_from,
+               f"a trial with the same backbone ({self.backbone})")
 
 
 @dataclasses.dataclass(frozen=True)
-class ArchitectureSpec:
-    """What the model factory builds for one trial: the keyword arguments of :func:`emotion_lib.models.build_model`."""
+class ScratchTrial(TrialConfig):
+    """The original study's five-convolution CNN, trained from scratch (its input is ``model.*``)."""
 
-    backbone: str
-    image_size: int
-    channels: int
-    padding: str = "valid"
-    augmentation: bool = False
-    flatten_dropout_rate: float = 0.0
-    block_dropout_rate: float = 0.0
+    # Dropout(model.dropout) after Flatten.
+    flatten_dropout: bool = False
+    # Dropout after every convolution.
+    block_dropout: float = 0.0
+    # A Dense(dense_units, ReLU) before the classifier (0: none), L2-regularised by l2.
     dense_units: int = 0
     l2: float = 0.0
-    head_dropout_rate: float = 0.0
-    initializer: str = "glorot_uniform"
-    input_scaling: str = "unit"
-    shift: float = 0.0
-    rotation: float = ROTATION_FACTOR
-    zoom: float = ZOOM_FACTOR
-    erasing: float = 0.0
-    widths: tuple[int, ...] = ()
+    # Start from another scratch trial's trained model (its architecture keys are inherited).
+    init_from: str | None = None
+
+    ARCHITECTURE_KEYS: typing.ClassVar[tuple[str, ...]] = (
+        *TrialConfig.ARCHITECTURE_KEYS, "flatten_dropout", "block_dropout", "dense_units", "l2")
+
+    def validate(self, trials: Mapping[str, Any]) -> None:
+        super().validate(trials)
+        key = f"trials.{self.name}"
+        _check(0 <= self.block_dropout < 1, f"{key}.block_dropout", self.block_dropout, "a rate in [0, 1)")
+        _check(0 <= self.dense_units <= MAX_WIDTH, f"{key}.dense_units", self.dense_units,
+               f"an integer in [0, {MAX_WIDTH}]")
+        _check(self.l2 >= 0, f"{key}.l2", self.l2, "a non-negative number")
+        _check(self.l2 == 0 or self.dense_units > 0, f"{key}.l2", self.l2,
+               "0 unless dense_units adds the Dense layer it regularises")
+        if self.init_from is not None:
+            self._validate_init_from(trials)
+
+    def model_spec(self, config: Config) -> ScratchSpec | None:
+        if self.init_from is not None:
+            return None
+        model = config.model
+        return ScratchSpec(image_size=model.image_size, channels=model.channels, padding=model.padding,
+                           initializer=model.initializer, input_scaling=model.input_scaling,
+                           augmentation=self.augmentation_spec(),
+                           flatten_dropout=model.dropout if self.flatten_dropout else 0.0,
+                           block_dropout=self.block_dropout, dense_units=self.dense_units, l2=self.l2)
+
+    def shared_param_keys(self) -> list[str]:
+        if self.init_from is not None:
+            return []
+        keys = ["model.image_size", "model.channels", "model.padding", "model.initializer", "model.input_scaling"]
+        return keys + (["model.dropout"] if self.flatten_dropout else [])
+
+
+@dataclasses.dataclass(frozen=True)
+class VGG16Trial(TrialConfig):
+    """The original study's transfer learning: a frozen VGG16 base (``pretrained.*``) and a head, or fine-tuning."""
+
+    # Flatten -> Dense(dense_units) -> Dropout(model.dropout) -> classifier on the frozen base.
+    dense_units: int = 0
+    # Fine-tuning: start from another VGG16 trial's trained model and make these blocks trainable.
+    init_from: str | None = None
+    unfreeze: tuple[str, ...] = ()
+
+    ARCHITECTURE_KEYS: typing.ClassVar[tuple[str, ...]] = (*TrialConfig.ARCHITECTURE_KEYS, "dense_units")
+
+    def validate(self, trials: Mapping[str, Any]) -> None:
+        super().validate(trials)
+        key = f"trials.{self.name}"
+        for block in self.unfreeze:
+            _check(block in VGG16_BLOCKS, f"{key}.unfreeze", block, f"one of {', '.join(VGG16_BLOCKS)}")
+        if self.init_from is not None:
+            self._validate_init_from(trials)
+            return
+        _check(not self.unfreeze, f"{key}.unfreeze", list(self.unfreeze),
+               "empty without init_from (blocks are unfrozen in a trained model that init_from names)")
+        _check(0 < self.dense_units <= MAX_WIDTH, f"{key}.dense_units", self.dense_units,
+               f"an integer in [1, {MAX_WIDTH}] for VGG16's head")
+
+    def model_spec(self, config: Config) -> VGG16Spec | None:
+        if self.init_from is not None:
+            return None
+        return VGG16Spec(image_size=config.pretrained.image_size, dense_units=self.dense_units,
+                         head_dropout=config.model.dropout, augmentation=self.augmentation_spec())
+
+    def shared_param_keys(self) -> list[str]:
+        return [] if self.init_from is not None else ["pretrained.image_size", "model.dropout"]
+
+
+@dataclasses.dataclass(frozen=True)
+class VggBnTrial(TrialConfig):
+    """A VGG-style CNN with batch normalisation at FER-2013's 48x48x1; reads no shared model section."""
+
+    image_size: int = 48
+    # Conv widths, one block per entry; each block halves the input.
+    widths: tuple[int, ...] = (24, 48, 96, 192)
     convs_per_block: int = 2
+    # Dense(dense_units) -> BatchNorm -> ReLU -> Dropout(dropout) before the classifier (0: none).
+    dense_units: int = 256
+    dropout: float = 0.4
+
+    def validate(self, trials: Mapping[str, Any]) -> None:
+        super().validate(trials)
+        key = f"trials.{self.name}"
+        _check(0 < len(self.widths) <= MAX_BLOCKS and all(0 < w <= MAX_WIDTH for w in self.widths), f"{key}.widths",
+               list(self.widths), f"1 to {MAX_BLOCKS} conv widths in [1, {MAX_WIDTH}], one per block (each block "
+               f"halves the input, at most 512 px), e.g. [24, 48, 96, 192]")
+        _check(1 <= self.convs_per_block <= MAX_CONVS_PER_BLOCK, f"{key}.convs_per_block", self.convs_per_block,
+               f"an integer in [1, {MAX_CONVS_PER_BLOCK}]")
+        _check(0 <= self.dense_units <= MAX_WIDTH, f"{key}.dense_units", self.dense_units,
+               f"an integer in [0, {MAX_WIDTH}]")
+        _check(0 <= self.dropout < 1, f"{key}.dropout", self.dropout, "a rate in [0, 1)")
+        _check(self.dropout == 0 or self.dense_units > 0, f"{key}.dropout", self.dropout,
+               "0 unless dense_units adds the hidden layer it follows")
+        smallest = 2 ** len(self.widths)
+        _check(smallest <= self.image_size <= 512, f"{key}.image_size", self.image_size,
+               f"an integer in [{smallest}, 512] (each of the {len(self.widths)} blocks halves it)")
+
+    def model_spec(self, config: Config) -> VggBnSpec:
+        return VggBnSpec(image_size=self.image_size, widths=tuple(self.widths), convs_per_block=self.convs_per_block,
+                         dense_units=self.dense_units, dropout=self.dropout, augmentation=self.augmentation_spec())
+
+    def shared_param_keys(self) -> list[str]:
+        return []
+
+
+# The one dispatch from a trial's `backbone` to its config (and, through model_spec, to its model builder).
+TRIAL_TYPES: dict[str, type[TrialConfig]] = {"scratch": ScratchTrial, "vgg16": VGG16Trial, "vgg_bn": VggBnTrial}
+assert tuple(TRIAL_TYPES) == BACKBONES
 
 
 @dataclasses.dataclass(frozen=True)
 class TrialRun:
-    """One ``train@<trial>`` run resolved from ``params.yaml``: everything the trainer receives, nothing more.
+    """One ``train-<trial>`` run resolved from ``params.yaml``: everything the trainer receives, nothing more.
 
-    ``architecture`` is None for a trial that starts from ``init_from``'s
+    ``model`` is the spec its backbone's builder takes, or None for a trial that starts from ``init_from``'s
     trained model (fine-tuning), whose architecture it inherits.
     """
 
     name: str
     backbone: str
     seed: int
+    model: ModelSpec | None
     epochs: int
     learning_rate: float
     # EarlyStopping on early_stopping_monitor, restoring the best weights; 0 trains for all epochs.
     early_stopping_patience: int
     batch_size: int
     class_weight: str
-    reduce_lr: ReduceLRConfig
-    architecture: ArchitectureSpec | None
+    reduce_lr: ReduceLRConfig = dataclasses.field(default_factory=ReduceLRConfig)
     # "mirrored": data-parallel over every visible device, batch_size per replica (see emotion_lib.training).
     distribute: str = "none"
     # The same default as train.early_stopping_monitor, so a TrialRun built by hand watches what a stage would.
@@ -411,7 +472,7 @@ class Config:
     model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
     pretrained: PretrainedConfig = dataclasses.field(default_factory=PretrainedConfig)
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
-    evaluate: EvaluateConfig = dataclasses.field(default_factory=lambda: EvaluateConfig())
+    evaluate: Mapping[str, ViewsConfig] = dataclasses.field(default_factory=dict)
     trials: Mapping[str, TrialConfig] = dataclasses.field(default_factory=dict)
 
     def trial(self, name: str) -> TrialConfig:
@@ -421,72 +482,24 @@ class Config:
         return self.trials[name]
 
     def trial_run(self, name: str) -> TrialRun:
-        """Resolve trial ``name`` for training, reading exactly the keys :func:`stage_param_keys` lists for it.
-
-        A trial that starts from another trial's model reads no architecture
-        keys; only trials holding a Dropout(model.dropout) read ``model.dropout``.
-        """
+        """Resolve trial ``name`` for training, reading exactly the keys :func:`stage_param_keys` lists for it."""
         trial = self.trial(name)
-        architecture = None
-        augmentation = {"augmentation": trial.augmentation, "shift": trial.shift, "rotation": trial.rotation,
-                        "zoom": trial.zoom, "erasing": trial.erasing}
-        if trial.backbone == "vgg_bn":
-            # Its own input and scaling, so that the seed's model.* keys never rerun it.
-            architecture = ArchitectureSpec(
-                backbone="vgg_bn",
-                image_size=trial.image_size,
-                channels=1,
-                padding="same",
-                dense_units=trial.dense_units,
-                head_dropout_rate=trial.dropout,
-                initializer="he_normal",
-                input_scaling="centered",
-                widths=tuple(trial.widths),
-                convs_per_block=trial.convs_per_block,
-                **augmentation,
-            )
-        elif trial.init_from is None and trial.backbone == "scratch":
-            architecture = ArchitectureSpec(
-                backbone="scratch",
-                image_size=self.model.image_size,
-                channels=self.model.channels,
-                padding=self.model.padding,
-                flatten_dropout_rate=self.model.dropout if trial.flatten_dropout else 0.0,
-                block_dropout_rate=trial.block_dropout,
-                dense_units=trial.dense_units,
-                l2=trial.l2,
-                initializer=self.model.initializer,
-                input_scaling=self.model.input_scaling,
-                **augmentation,
-            )
-        elif trial.init_from is None:
-            architecture = ArchitectureSpec(
-                backbone="vgg16",
-                image_size=self.pretrained.image_size,
-                channels=3,
-                dense_units=trial.dense_units,
-                head_dropout_rate=self.model.dropout,
-                **augmentation,
-            )
-        reduce_lr = self.train.reduce_lr
+        train = self.train
         return TrialRun(
             name=trial.name,
             backbone=trial.backbone,
             seed=self.seed,
+            model=trial.model_spec(self),
             epochs=trial.epochs,
             learning_rate=trial.learning_rate,
             early_stopping_patience=trial.early_stopping_patience,
-            batch_size=trial.batch_size if trial.backbone == "vgg_bn" else self.train.batch_size,
-            class_weight=trial.class_weight if trial.backbone == "vgg_bn" else self.train.class_weight,
-            reduce_lr=ReduceLRConfig(
-                enabled=reduce_lr.enabled,
-                factor=reduce_lr.factor,
-                patience=reduce_lr.patience,
-                min_delta=reduce_lr.min_delta,
-            ),
-            architecture=architecture,
-            distribute=self.train.distribute,
-            early_stopping_monitor=self.train.early_stopping_monitor,
+            batch_size=train.batch_size if trial.batch_size is None else trial.batch_size,
+            class_weight=train.class_weight if trial.class_weight is None else trial.class_weight,
+            # Field by field (not a copy of the object), so that the stage's read of each key is visible to tests.
+            reduce_lr=ReduceLRConfig(enabled=train.reduce_lr.enabled, factor=train.reduce_lr.factor,
+                                     patience=train.reduce_lr.patience, min_delta=train.reduce_lr.min_delta),
+            distribute=train.distribute,
+            early_stopping_monitor=train.early_stopping_monitor,
             init_from=trial.init_from,
             unfreeze=tuple(trial.unfreeze),
             train_split=trial.train_split,
@@ -495,17 +508,21 @@ class Config:
             schedule=trial.schedule,
             warmup_epochs=trial.warmup_epochs,
             label_smoothing=trial.label_smoothing,
-            precision=self.train.precision,
+            precision=train.precision,
         )
 
+    def views(self, trial: str) -> ViewsConfig:
+        """The test-time views ``evaluate-<trial>`` scores with (``evaluate.<trial>``; one pass without an entry)."""
+        name = self.trial(trial).name
+        return self.evaluate[name] if name in self.evaluate else ViewsConfig()
+
     def test_time_flip(self, trial: str) -> bool:
-        """Whether ``evaluate@<trial>`` averages each test image's prediction with its mirror image's."""
-        return bool(self.evaluate.test_time_flip.get(self.trial(trial).name, False))
+        """Whether ``evaluate-<trial>`` averages each test image's prediction with its mirror image's."""
+        return self.views(trial).test_time_flip
 
     def test_time_shift(self, trial: str) -> int:
-        """How many pixels ``evaluate@<trial>`` also shifts each test image by (0: no shifted views)."""
-        return int(self.evaluate.test_time_shift.get(self.trial(trial).name, 0))
-
+        """How many pixels ``evaluate-<trial>`` also shifts each test image by (0: no shifted views)."""
+        return self.views(trial).test_time_shift
 
 
 def load_config(path: str | Path = "params.yaml") -> Config:
@@ -528,35 +545,69 @@ def config_from_dict(raw: Mapping[str, Any]) -> Config:
     """Build a validated :class:`Config` from a params mapping (as parsed from YAML)."""
     raw = dict(raw)
     trials_raw = raw.pop("trials", None)
+    evaluate_raw = raw.pop("evaluate", None)
     if not isinstance(trials_raw, Mapping) or not trials_raw:
         raise UserError("trials: missing or empty; define the study's trials in params.yaml")
-    config = _build(Config, {**raw, "trials": {}}, prefix="")
+    config = _build(Config, raw, prefix="")
     # numpy and TensorFlow seed with an unsigned 32-bit integer.
     _check(0 <= config.seed < 2**32, "seed", config.seed, "an integer in [0, 2**32 - 1]")
     for name in trials_raw:  # Every name first: a check of one trial lists the others' names.
-        if name not in TRIAL_NAMES:  # YAML makes `1:` an int and `yes:` a bool; both are unknown trials too.
-            raise UserError(_unknown_message(f"trials.{name}: unknown trial", str(name), TRIAL_NAMES, "trials"))
-    trials = {}
-    for name, body in trials_raw.items():
-        if not isinstance(body, Mapping):
-            raise UserError(f"trials.{name}: expected a mapping of the trial's settings")
-        inherited = sorted(set(body) & set(ARCHITECTURE_KEYS)) if body.get("init_from") else []
-        if inherited:
-            raise UserError(f"trials.{name}.{inherited[0]}: the architecture comes from init_from "
-                            f"'{body['init_from']}'; remove the key or drop init_from")
-        # Augmentation strengths with augmentation off would be silently ignored (their defaults are not 0). A
-        # fine-tuning trial cannot reach here with one: they are architecture keys, refused just above.
-        unused = sorted(set(body) & set(AUGMENTATION_KEYS)) if not body.get("augmentation") else []
-        if unused:
-            raise UserError(f"trials.{name}.{unused[0]}: only applies with augmentation on; set "
-                            f"trials.{name}.augmentation: true or remove the key")
-        trial = _build(TrialConfig, {**body, "name": name}, prefix=f"trials.{name}")
-        trial.validate(trials_raw)
+        _check_trial_name(name)
+    trials = {name: _build_trial(name, body, trials_raw) for name, body in trials_raw.items()}
+    for trial in trials.values():
         if trial.schedule != "constant" and config.train.reduce_lr.enabled:
-            raise UserError(f"trials.{name}.schedule: {trial.schedule} sets the learning rate itself; set it to "
-                            "constant or train.reduce_lr.enabled to false")
-        trials[name] = trial
-    return dataclasses.replace(config, trials=types.MappingProxyType(trials))
+            raise UserError(f"trials.{trial.name}.schedule: {trial.schedule} sets the learning rate itself; set it "
+                            "to constant or train.reduce_lr.enabled to false")
+    return dataclasses.replace(config, trials=types.MappingProxyType(trials),
+                               evaluate=types.MappingProxyType(_build_views(evaluate_raw, trials)))
+
+
+def _check_trial_name(name: Any) -> None:
+    # A trial's name names its DVC stages (train-<name>), model file and metrics folder. YAML makes `1:` an int
+    # and `yes:` a bool: refused here too.
+    if not isinstance(name, str) or not TRIAL_NAME.fullmatch(name):
+        raise UserError(f"trials.{name}: not a trial name; use lowercase letters, digits and underscores, starting "
+                        "with a letter (it names the trial's DVC stages, model file and metrics folder)")
+
+
+def _build_trial(name: str, body: Any, trials_raw: Mapping[str, Any]) -> TrialConfig:
+    """One trial's typed config: its backbone picks the class (:data:`TRIAL_TYPES`), which checks every key."""
+    if not isinstance(body, Mapping):
+        raise UserError(f"trials.{name}: expected a mapping of the trial's settings")
+    backbone = body.get("backbone")
+    if backbone not in TRIAL_TYPES:
+        _check(False, f"trials.{name}.backbone", backbone, f"one of {', '.join(TRIAL_TYPES)}")
+    cls = TRIAL_TYPES[backbone]
+    starts_from = body.get("init_from") and "init_from" in {field.name for field in dataclasses.fields(cls)}
+    inherited = sorted(set(body) & set(cls.ARCHITECTURE_KEYS)) if starts_from else []
+    if inherited:
+        raise UserError(f"trials.{name}.{inherited[0]}: the architecture comes from init_from "
+                        f"'{body['init_from']}'; remove the key or drop init_from")
+    # Augmentation strengths with augmentation off would be silently ignored (their defaults are not 0).
+    unused = sorted(set(body) & set(AUGMENTATION_KEYS)) if not body.get("augmentation") else []
+    if unused:
+        raise UserError(f"trials.{name}.{unused[0]}: only applies with augmentation on; set "
+                        f"trials.{name}.augmentation: true or remove the key")
+    trial = _build(cls, {**body, "name": name}, prefix=f"trials.{name}")
+    trial.validate(trials_raw)
+    return trial
+
+
+def _build_views(raw: Any, trials: Mapping[str, TrialConfig]) -> dict[str, ViewsConfig]:
+    """``evaluate``: one optional entry per trial, each checked like any section."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        raise UserError(f"evaluate: got {raw!r}; expected a mapping of trial names to test-time views")
+    views = {}
+    for name, body in raw.items():
+        if name not in trials:
+            raise UserError(_unknown_message(f"evaluate.{name}: unknown trial", str(name), trials, "trials"))
+        views[name] = _build(ViewsConfig, body, prefix=f"evaluate.{name}")
+        shift = views[name].test_time_shift
+        _check(0 <= shift <= MAX_TEST_TIME_SHIFT, f"evaluate.{name}.test_time_shift", shift,
+               f"a whole number of pixels from 0 (off) to {MAX_TEST_TIME_SHIFT}")
+    return views
 
 
 def stage_param_keys(config: Config, stage: str, trial: str | None = None) -> list[str]:
@@ -569,20 +620,12 @@ def stage_param_keys(config: Config, stage: str, trial: str | None = None) -> li
         keys = ["seed", "pretrained.weights", "pretrained.strict"]
     elif stage == "train":
         spec = config.trial(trial or "")
-        own = VGG_BN_OWN_TRAIN_KEYS if spec.backbone == "vgg_bn" else ()
-        keys = ["seed", f"trials.{spec.name}",
+        own = {name for name in ("batch_size", "class_weight") if getattr(spec, name) is not None}
+        keys = ["seed", f"trials.{spec.name}", *spec.shared_param_keys(),
                 *(f"train.{field.name}" for field in dataclasses.fields(TrainConfig) if field.name not in own)]
-        if spec.init_from is None and spec.backbone != "vgg_bn":
-            if spec.backbone == "scratch":
-                keys += ["model.image_size", "model.channels", "model.padding", "model.initializer",
-                         "model.input_scaling"]
-            else:
-                keys += ["pretrained.image_size"]
-        if spec.uses_model_dropout:
-            keys.append("model.dropout")
     elif stage == "evaluate":
         name = config.trial(trial or "").name
-        keys = [f"evaluate.test_time_flip.{name}", f"evaluate.test_time_shift.{name}"]
+        keys = [f"evaluate.{name}"] if name in config.evaluate else []
     elif stage == "summary":
         keys = ["trials"]
     else:
@@ -628,7 +671,7 @@ def _build(cls: type, raw: Any, prefix: str) -> Any:
         dotted = f"{prefix}.{name}" if prefix else name
         values[name] = _coerce(hints[name], raw[name], dotted)
     instance = cls(**values)
-    if hasattr(instance, "validate") and cls is not TrialConfig:
+    if hasattr(instance, "validate") and not isinstance(instance, TrialConfig):
         instance.validate()
     return instance
 

@@ -1,6 +1,6 @@
 """Test-set evaluation of one trained trial: metrics JSON, text report and plots.
 
-``evaluate_model`` is what the ``evaluate@<trial>`` stage runs.  It feeds the
+``evaluate_model`` is what the ``evaluate-<trial>`` stage runs.  It feeds the
 prepared 48x48 grayscale test images through a saved Keras model and writes
 
 * ``metrics/<trial>.json`` - accuracy, loss, macro/weighted averages,
@@ -416,17 +416,17 @@ def evaluate_model(
     model_path = Path(model_path)
     data_dir = Path(data_dir)
     if not model_path.is_file():
-        raise UserError(f"model file {model_path} not found: train the trial first (run `dvc repro train@{trial}`)")
+        raise UserError(f"model file {model_path} not found: train the trial first (run `dvc repro train-{trial}`)")
     images, labels, emotions = _load_test_set(data_dir)
 
     from emotion_lib.models import load_model
 
-    model = load_model(model_path, remedy=f"re-train it with `dvc repro train@{trial}`")
+    model = load_model(model_path, remedy=f"re-train it with `dvc repro train-{trial}`")
     n_outputs = model.output_shape[-1]
     if n_outputs != len(emotions):
         raise UserError(
             f"model {model_path} predicts {n_outputs} classes but {data_dir / 'meta.json'} lists {len(emotions)} "
-            f"emotions; re-train it on the current data with `dvc repro train@{trial}`"
+            f"emotions; re-train it on the current data with `dvc repro train-{trial}`"
         )
 
     probabilities, single_pass, unshifted = _predict_views(model, images, batch_size, test_time_flip, test_time_shift)

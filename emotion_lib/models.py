@@ -1,9 +1,9 @@
-"""Model factory: one function builds every trial of the study from its params.
+"""Model factory: one builder per backbone, behind :func:`build_model`'s dispatch on the trial's spec.
 
-The five from-scratch trials (baseline, early stopping, augmentation, dropout,
-L2) and the VGG16 feature-extraction model of seed 000 sections 5-6 are all
-built by :func:`build_model` with the Keras Functional API; the trials differ
-only in keyword arguments.  :func:`unfreeze_blocks` prepares a saved
+Each backbone's spec (:mod:`emotion_lib.architecture`: the original study's
+from-scratch CNN, its VGG16 transfer learning, and vgg_bn) is built with the
+Keras Functional API by its own builder; :func:`build_model` adds what every
+model shares (input, augmentation, classifier).  :func:`unfreeze_blocks` prepares a saved
 feature-extraction model for fine-tuning, and :func:`load_model` reloads any
 saved model in Keras safe mode (the custom layers, :class:`VGG16Preprocess` and
 :class:`FusedBatchNormalization`, are registered here, so importing this module is
@@ -21,21 +21,20 @@ import re
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import keras
 import numpy as np
 
 from emotion_lib.architecture import (
-    BACKBONES,
-    INITIALIZERS,
     INPUT_SCALINGS,
-    PADDINGS,
-    ROTATION_FACTOR,
     SCRATCH_FILTERS,
     VGG16_BLOCKS,
-    VGG16_MIN_INPUT_SIZE,
-    ZOOM_FACTOR,
-    min_input_size,
+    Augmentation,
+    ModelSpec,
+    ScratchSpec,
+    VGG16Spec,
+    VggBnSpec,
 )
 from emotion_lib.errors import UserError, why_not_a_file
 
@@ -151,194 +150,77 @@ class _SeedStream:
         return int(child.generate_state(1)[0] % (2**31 - 1))
 
 
-def _check_padding(padding: str) -> None:
-    if padding not in PADDINGS:
-        raise UserError(f"model.padding must be one of {list(PADDINGS)}, got {padding!r}")
+def build_model(spec: ModelSpec, *, num_classes: int, seed: int = 0) -> keras.Model:
+    """Build one trial's (uncompiled) model from its backbone's spec: the one dispatch onto one builder per backbone.
 
-
-def _check_rate(name: str, rate: float) -> None:
-    if not 0.0 <= rate < 1.0:
-        raise UserError(f"{name} must be in [0, 1), got {rate!r}")
-
-
-def build_model(
-    *,
-    backbone: str,
-    num_classes: int,
-    image_size: int,
-    channels: int,
-    padding: str = "valid",
-    augmentation: bool = False,
-    flatten_dropout_rate: float = 0.0,
-    block_dropout_rate: float = 0.0,
-    dense_units: int = 0,
-    l2: float = 0.0,
-    head_dropout_rate: float = 0.0,
-    initializer: str = "glorot_uniform",
-    input_scaling: str = "unit",
-    shift: float = 0.0,
-    rotation: float = ROTATION_FACTOR,
-    zoom: float = ZOOM_FACTOR,
-    erasing: float = 0.0,
-    widths: Sequence[int] = (),
-    convs_per_block: int = 2,
-    vgg16_weights_path: str | Path | None = None,
-    seed: int = 0,
-) -> keras.Model:
-    """Build one trial's (uncompiled) model.
-
-    ``backbone="scratch"``: Input -> [augmentation] -> Rescaling (``input_scaling``: to [0, 1], the seed's 1/255,
-    or to [-1, 1]) -> five
-    3x3 ReLU convolutions (32, 64, 128, 256, 256 filters), each but the last
-    followed by a 2x2 max-pool, each optionally followed by
-    ``Dropout(block_dropout_rate)`` -> Flatten -> [Dropout(flatten_dropout_rate)]
-    -> [Dense(dense_units, relu, L2(l2))] -> Dense(num_classes, softmax).
-
-    ``backbone="vgg16"``: Input -> [augmentation] -> :class:`VGG16Preprocess` ->
-    frozen VGG16 conv base (a nested model named ``"vgg16"``) -> Flatten ->
-    [Dense(dense_units, relu, L2(l2)) -> [Dropout(head_dropout_rate)]] ->
-    Dense(num_classes, softmax).  The conv base gets the weights in
-    ``vgg16_weights_path`` (see :mod:`emotion_lib.pretrained`) or, without one,
-    seeded random weights.
-
-    ``initializer`` sets the kernel initialiser of the scratch CNN's ReLU layers: ``glorot_uniform``
-    (Keras' default, the seed's) or ``he_normal`` (He et al. 2015, for ReLU
-    stacks: it keeps the activations' scale through the five convolutions, where
-    Glorot shrinks it about threefold per layer; see the README, "The study on
-    real faces").  VGG16's head keeps Glorot.
-
-    ``backbone="vgg_bn"`` (the vgg_bn trial): Input -> [augmentation] -> Rescaling -> one block per
-    entry of ``widths``, each ``convs_per_block`` x (3x3 Conv, same padding, no bias -> BatchNorm -> ReLU) then a
-    2x2 max-pool -> Flatten -> [Dense(dense_units, no bias) -> BatchNorm -> ReLU -> Dropout(head_dropout_rate)] ->
-    Dense(num_classes, softmax).  The VGG-with-BatchNorm family of Khaireddin & Chen (2021), sized for a CPU.
-
-    Augmentation (``augmentation=True``): random horizontal flip, then, where non-zero, translation by up to
-    ``shift`` of the side, rotation by up to ``rotation`` of a full circle, zoom by up to ``zoom``, and random
-    erasing of a patch with probability ``erasing``.  The defaults are the seed's (flip, rotation 0.1, zoom 0.2).
-
-    Optional layers are only added when their rate/size is non-zero, so each
-    trial has exactly the layers of its table in the seed.  Inputs are raw
-    pixel values in 0..255; the model does its own scaling.
+    Every model is Input -> [augmentation] -> the backbone's layers -> Dense(num_classes, softmax); inputs are raw
+    pixel values in 0..255 and the model does its own scaling.  The specs come validated from
+    :meth:`emotion_lib.config.TrialConfig.model_spec`; every random layer is seeded from ``seed``, in the order the
+    layers are built.
     """
-    if backbone not in BACKBONES:
-        raise UserError(f"trials.<name>.backbone must be one of {list(BACKBONES)}, got {backbone!r}")
     if not isinstance(num_classes, int) or num_classes < 2:
         raise UserError(f"the number of classes must be an integer >= 2, got {num_classes!r} (check data/meta.json)")
-    if not isinstance(image_size, int) or image_size < 1:
-        raise UserError(f"model.image_size must be a positive integer, got {image_size!r}")
-    if channels not in (1, 3):
-        raise UserError(f"model.channels must be 1 (grayscale) or 3 (RGB), got {channels!r}")
-    _check_padding(padding)
-    _check_rate("model.dropout (dropout after Flatten)", flatten_dropout_rate)
-    _check_rate("trials.<name>.block_dropout", block_dropout_rate)
-    _check_rate("model.dropout (VGG16 head dropout)", head_dropout_rate)
-    if not isinstance(dense_units, int) or dense_units < 0:
-        raise UserError(
-            f"trials.<name>.dense_units must be an integer >= 0 (0 = no hidden dense layer), got {dense_units!r}"
-        )
-    if l2 < 0:
-        raise UserError(f"trials.<name>.l2 must be >= 0, got {l2!r}")
-    if initializer not in INITIALIZERS:
-        raise UserError(f"model.initializer must be one of {list(INITIALIZERS)}, got {initializer!r}")
-    if input_scaling not in INPUT_SCALINGS:
-        raise UserError(f"model.input_scaling must be one of {list(INPUT_SCALINGS)}, got {input_scaling!r}")
-    if not isinstance(seed, int) or seed < 0:
-        raise UserError(f"seed must be an integer >= 0, got {seed!r}")
-
     seeds = _SeedStream(seed)
-    inputs = keras.Input(shape=(image_size, image_size, channels), name="image")
-    x = _augmentation(inputs, seeds, shift=shift, rotation=rotation, zoom=zoom, erasing=erasing) if augmentation \
-        else inputs
-
-    if backbone == "vgg_bn":
-        if not widths or any(int(width) < 1 for width in widths) or convs_per_block < 1:
-            raise UserError(f"trials.<name>.widths must be positive conv widths and convs_per_block >= 1, got "
-                            f"{list(widths)} and {convs_per_block!r}")
-        return _vgg_bn(x, inputs, num_classes=num_classes, widths=widths, convs_per_block=convs_per_block,
-                       dense_units=dense_units, dropout=head_dropout_rate, input_scaling=input_scaling, seeds=seeds)
-    if backbone == "scratch":
-        if vgg16_weights_path is not None:
-            raise ValueError("vgg16_weights_path only applies to backbone='vgg16'")
-        smallest = min_input_size(padding)
-        if image_size < smallest:
-            raise UserError(
-                f"model.image_size={image_size} is too small for the from-scratch CNN with model.padding={padding!r}: "
-                f"it needs >= {smallest} px; use model.image_size >= {smallest} or set model.padding: same"
-            )
-        x = _scratch_stack(x, padding=padding, block_dropout_rate=block_dropout_rate, initializer=initializer,
-                           input_scaling=input_scaling, seeds=seeds)
-        name = "scratch_cnn"
-    else:
-        if image_size < VGG16_MIN_INPUT_SIZE:
-            raise UserError(
-                f"pretrained.image_size={image_size} is too small for VGG16: use pretrained.image_size >= "
-                f"{VGG16_MIN_INPUT_SIZE} (grayscale 48 px images are resized on the fly)"
-            )
-        if channels != 3:
-            raise UserError(
-                f"VGG16 needs 3 input channels, got {channels}: build the VGG16 trials with channels=3 "
-                "(grayscale images are replicated to RGB by the input pipeline)"
-            )
-        x = VGG16Preprocess(name="vgg16_preprocess")(x)
-        base = build_vgg16_base(image_size=image_size, weights_path=vgg16_weights_path, seed=seeds.next())
-        base.trainable = False
-        # training=False keeps the frozen base in inference mode even after fine-tuning unfreezes
-        # some of its layers; VGG16 has no BatchNorm or Dropout, so this is a safeguard, not a behaviour change.
-        x = base(x, training=False)
-        name = "vgg16_transfer"
-        initializer = "glorot_uniform"  # the head on a VGG16 base keeps the seed's initialiser
-
-    x = keras.layers.Flatten(name="flatten")(x)
-    if flatten_dropout_rate > 0:
-        x = keras.layers.Dropout(flatten_dropout_rate, seed=seeds.next(), name="flatten_dropout")(x)
-    if dense_units > 0:
-        x = keras.layers.Dense(
-            dense_units,
-            activation="relu",
-            kernel_regularizer=keras.regularizers.L2(l2) if l2 > 0 else None,
-            kernel_initializer=_initializer(initializer, seeds),
-            name="dense_hidden",
-        )(x)
-        if head_dropout_rate > 0:
-            x = keras.layers.Dropout(head_dropout_rate, seed=seeds.next(), name="head_dropout")(x)
-    elif head_dropout_rate > 0:
-        raise UserError(
-            "a VGG16 head dropout (model.dropout) needs a hidden layer: set trials.<name>.dense_units > 0 "
-            "or the dropout to 0"
-        )
+    inputs = keras.Input(shape=(spec.image_size, spec.image_size, spec.channels), name="image")
+    x = _augmentation(inputs, spec.augmentation, seeds)
+    x, name = BUILDERS[type(spec)](x, spec, seeds)
     return keras.Model(inputs, _classifier(x, num_classes, seeds), name=name)
 
 
-def _augmentation(x, seeds: _SeedStream, *, shift: float, rotation: float, zoom: float, erasing: float):
-    """Seeded random flip, [translation], [rotation], [zoom], [erasing]; Keras applies them only when training.
+def _scratch_backbone(x, spec: ScratchSpec, seeds: _SeedStream) -> tuple[Any, str]:
+    """The original study's CNN: Rescaling (``input_scaling``: to [0, 1], the study's 1/255, or to [-1, 1]) -> five
+    3x3 ReLU convolutions (32, 64, 128, 256, 256 filters), each but the last followed by a 2x2 max-pool, each
+    optionally followed by ``Dropout(block_dropout)`` -> Flatten -> [Dropout(flatten_dropout)] ->
+    [Dense(dense_units, ReLU, L2(l2))].
 
-    The seed's layers (flip, rotation, zoom) keep Keras' default reflect fill, so its trials are unchanged; the
-    translation fills with the nearest edge pixels, which on a face crop looks like more face rather than a mirror.
+    ``initializer`` sets the ReLU layers' kernel initialiser: ``glorot_uniform`` (Keras' default, the study's) or
+    ``he_normal`` (He et al. 2015: it keeps the activations' scale through the five convolutions, where Glorot
+    shrinks it about threefold per layer; docs, "The study on real faces").
     """
-    x = keras.layers.RandomFlip("horizontal", seed=seeds.next(), name="augment_flip")(x)
-    if shift > 0:
-        x = keras.layers.RandomTranslation(shift, shift, fill_mode="nearest", seed=seeds.next(),
-                                           name="augment_shift")(x)
-    if rotation > 0:
-        x = keras.layers.RandomRotation(rotation, seed=seeds.next(), name="augment_rotation")(x)
-    if zoom > 0:
-        x = keras.layers.RandomZoom(zoom, seed=seeds.next(), name="augment_zoom")(x)
-    if erasing > 0:
-        # One patch of 2-20 % of the image, filled with noise, with probability `erasing` (Zhong et al. 2020).
-        # A (p, p) factor: Keras reads a single float p as "a probability drawn from [0, p] per image", which
-        # erases p / 2 of the images on average, not p.
-        x = keras.layers.RandomErasing(factor=(erasing, erasing), scale=(0.02, 0.2), value_range=(0, 255),
-                                       seed=seeds.next(), name="augment_erasing")(x)
-    return x
-
-
-def _vgg_bn(x, inputs, *, num_classes: int, widths: Sequence[int], convs_per_block: int, dense_units: int,
-            dropout: float, input_scaling: str, seeds: _SeedStream) -> keras.Model:
-    """The vgg_bn backbone and head (see :func:`build_model`)."""
-    scale, offset = INPUT_SCALINGS[input_scaling]
+    scale, offset = INPUT_SCALINGS[spec.input_scaling]
     x = keras.layers.Rescaling(scale, offset=offset, name="rescaling")(x)
-    for block, width in enumerate(widths, start=1):
-        for index in range(1, convs_per_block + 1):
+    for index, filters in enumerate(SCRATCH_FILTERS, start=1):
+        x = keras.layers.Conv2D(filters, (3, 3), padding=spec.padding, activation="relu",
+                                kernel_initializer=_initializer(spec.initializer, seeds), name=f"block{index}_conv")(x)
+        # The study's L2 trial puts the dropout right after each convolution, before the pooling.
+        if spec.block_dropout > 0:
+            x = keras.layers.Dropout(spec.block_dropout, seed=seeds.next(), name=f"block{index}_dropout")(x)
+        if index < len(SCRATCH_FILTERS):
+            x = keras.layers.MaxPooling2D((2, 2), name=f"block{index}_pool")(x)
+    x = keras.layers.Flatten(name="flatten")(x)
+    if spec.flatten_dropout > 0:
+        x = keras.layers.Dropout(spec.flatten_dropout, seed=seeds.next(), name="flatten_dropout")(x)
+    if spec.dense_units > 0:
+        x = _dense_hidden(x, spec.dense_units, spec.initializer, seeds, l2=spec.l2)
+    return x, "scratch_cnn"
+
+
+def _vgg16_backbone(x, spec: VGG16Spec, seeds: _SeedStream) -> tuple[Any, str]:
+    """The original study's transfer learning: :class:`VGG16Preprocess` -> frozen VGG16 conv base (a nested model
+    named ``"vgg16"``, with the weights in ``spec.weights_path`` or seeded random ones) -> Flatten ->
+    Dense(dense_units, ReLU) -> [Dropout(head_dropout)]; the head keeps Glorot."""
+    x = VGG16Preprocess(name="vgg16_preprocess")(x)
+    base = build_vgg16_base(image_size=spec.image_size, weights_path=spec.weights_path, seed=seeds.next())
+    base.trainable = False
+    # training=False keeps the frozen base in inference mode even after fine-tuning unfreezes
+    # some of its layers; VGG16 has no BatchNorm or Dropout, so this is a safeguard, not a behaviour change.
+    x = base(x, training=False)
+    x = keras.layers.Flatten(name="flatten")(x)
+    x = _dense_hidden(x, spec.dense_units, "glorot_uniform", seeds)
+    if spec.head_dropout > 0:
+        x = keras.layers.Dropout(spec.head_dropout, seed=seeds.next(), name="head_dropout")(x)
+    return x, "vgg16_transfer"
+
+
+def _vgg_bn_backbone(x, spec: VggBnSpec, seeds: _SeedStream) -> tuple[Any, str]:
+    """Rescaling to [-1, 1] -> one block per entry of ``widths``, each ``convs_per_block`` x (3x3 Conv, same
+    padding, no bias -> BatchNorm -> ReLU) then a 2x2 max-pool -> Flatten -> [Dense(dense_units, no bias) ->
+    BatchNorm -> ReLU -> Dropout(dropout)].  The VGG-with-BatchNorm family of Khaireddin & Chen (2021), sized for a
+    CPU."""
+    scale, offset = INPUT_SCALINGS["centered"]
+    x = keras.layers.Rescaling(scale, offset=offset, name="rescaling")(x)
+    for block, width in enumerate(spec.widths, start=1):
+        for index in range(1, spec.convs_per_block + 1):
             # No bias: the BatchNorm right after has its own shift.
             x = keras.layers.Conv2D(int(width), (3, 3), padding="same", use_bias=False,
                                     kernel_initializer=_initializer("he_normal", seeds),
@@ -347,15 +229,50 @@ def _vgg_bn(x, inputs, *, num_classes: int, widths: Sequence[int], convs_per_blo
             x = keras.layers.ReLU(name=f"block{block}_relu{index}")(x)
         x = keras.layers.MaxPooling2D((2, 2), name=f"block{block}_pool")(x)
     x = keras.layers.Flatten(name="flatten")(x)
-    if dense_units > 0:
-        x = keras.layers.Dense(dense_units, use_bias=False, kernel_initializer=_initializer("he_normal", seeds),
+    if spec.dense_units > 0:
+        x = keras.layers.Dense(spec.dense_units, use_bias=False, kernel_initializer=_initializer("he_normal", seeds),
                                name="dense_hidden")(x)
         x = keras.layers.BatchNormalization(name="dense_bn")(x)
         x = keras.layers.ReLU(name="dense_relu")(x)
-        if dropout > 0:
-            x = keras.layers.Dropout(dropout, seed=seeds.next(), name="head_dropout")(x)
-    outputs = _classifier(x, num_classes, seeds)
-    return keras.Model(inputs, outputs, name="vgg_bn")
+        if spec.dropout > 0:
+            x = keras.layers.Dropout(spec.dropout, seed=seeds.next(), name="head_dropout")(x)
+    return x, "vgg_bn"
+
+
+# One builder per backbone spec.
+BUILDERS = {ScratchSpec: _scratch_backbone, VggBnSpec: _vgg_bn_backbone, VGG16Spec: _vgg16_backbone}
+
+
+def _augmentation(x, augmentation: Augmentation, seeds: _SeedStream):
+    """Seeded random flip, [translation], [rotation], [zoom], [erasing]; Keras applies them only when training.
+
+    The study's layers (flip, rotation, zoom) keep Keras' default reflect fill, so its trials are unchanged; the
+    translation fills with the nearest edge pixels, which on a face crop looks like more face rather than a mirror.
+    """
+    if not augmentation.enabled:
+        return x
+    x = keras.layers.RandomFlip("horizontal", seed=seeds.next(), name="augment_flip")(x)
+    if augmentation.shift > 0:
+        x = keras.layers.RandomTranslation(augmentation.shift, augmentation.shift, fill_mode="nearest",
+                                           seed=seeds.next(), name="augment_shift")(x)
+    if augmentation.rotation > 0:
+        x = keras.layers.RandomRotation(augmentation.rotation, seed=seeds.next(), name="augment_rotation")(x)
+    if augmentation.zoom > 0:
+        x = keras.layers.RandomZoom(augmentation.zoom, seed=seeds.next(), name="augment_zoom")(x)
+    if augmentation.erasing > 0:
+        # One patch of 2-20 % of the image, filled with noise, with probability `erasing` (Zhong et al. 2020).
+        # A (p, p) factor: Keras reads a single float p as "a probability drawn from [0, p] per image", which
+        # erases p / 2 of the images on average, not p.
+        x = keras.layers.RandomErasing(factor=(augmentation.erasing, augmentation.erasing), scale=(0.02, 0.2),
+                                       value_range=(0, 255), seed=seeds.next(), name="augment_erasing")(x)
+    return x
+
+
+def _dense_hidden(x, units: int, initializer: str, seeds: _SeedStream, l2: float = 0.0):
+    """The hidden Dense(units, ReLU) of the original study's heads, L2-regularised when ``l2`` > 0."""
+    return keras.layers.Dense(units, activation="relu",
+                              kernel_regularizer=keras.regularizers.L2(l2) if l2 > 0 else None,
+                              kernel_initializer=_initializer(initializer, seeds), name="dense_hidden")(x)
 
 
 def _classifier(x, num_classes: int, seeds: _SeedStream):
@@ -370,28 +287,6 @@ def _initializer(name: str, seeds: _SeedStream) -> keras.initializers.Initialize
     if name == "he_normal":
         return keras.initializers.HeNormal(seed=seeds.next())
     return keras.initializers.GlorotUniform(seed=seeds.next())
-
-
-def _scratch_stack(x, *, padding: str, block_dropout_rate: float, initializer: str, input_scaling: str,
-                   seeds: _SeedStream):
-    """Rescaling and the five convolution blocks of the from-scratch CNN."""
-    scale, offset = INPUT_SCALINGS[input_scaling]
-    x = keras.layers.Rescaling(scale, offset=offset, name="rescaling")(x)
-    for index, filters in enumerate(SCRATCH_FILTERS, start=1):
-        x = keras.layers.Conv2D(
-            filters,
-            (3, 3),
-            padding=padding,
-            activation="relu",
-            kernel_initializer=_initializer(initializer, seeds),
-            name=f"block{index}_conv",
-        )(x)
-        # The seed's L2 trial puts the dropout right after each convolution, before the pooling.
-        if block_dropout_rate > 0:
-            x = keras.layers.Dropout(block_dropout_rate, seed=seeds.next(), name=f"block{index}_dropout")(x)
-        if index < len(SCRATCH_FILTERS):
-            x = keras.layers.MaxPooling2D((2, 2), name=f"block{index}_pool")(x)
-    return x
 
 
 def build_vgg16_base(*, image_size: int, weights_path: str | Path | None, seed: int) -> keras.Model:
@@ -485,7 +380,7 @@ def save_model(model: keras.Model, path: str | Path) -> None:
     shared objects in ``config.json`` by their memory address.  The times are
     removed and the addresses renumbered, so retraining with the same seed and
     inputs in a new process reproduces the file byte for byte, and
-    ``evaluate@<trial>`` does not rerun after a forced ``train@<trial>``.
+    ``evaluate-<trial>`` does not rerun after a forced ``train-<trial>``.
     Written in place: callers wrap it in ``atomic_file``.
     """
     path = Path(path)

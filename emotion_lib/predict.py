@@ -71,9 +71,9 @@ class Settings:
     """Names of the model's outputs, in order: ``data.emotions``, the label order ``prepare`` wrote."""
     note: str | None = None
     test_time_flip: dict[str, bool] = field(default_factory=dict)
-    """``evaluate.test_time_flip``: per trial, whether its evaluation averages each face with its mirror image."""
+    """``evaluate.<trial>.test_time_flip``: per trial, whether its evaluation averages each face with its mirror."""
     test_time_shift: dict[str, int] = field(default_factory=dict)
-    """``evaluate.test_time_shift``: per trial, the pixels its evaluation also shifts each face by (0: none)."""
+    """``evaluate.<trial>.test_time_shift``: per trial, the pixels its evaluation also shifts each face by (0: none)."""
 
 
 @dataclass
@@ -111,7 +111,9 @@ def project_settings(params_path: Path = PARAMS_FILE) -> Settings:
     shifts: dict[str, int] = {}
     try:
         config = load_config(params_path)
-        data, flips, shifts = config.data, dict(config.evaluate.test_time_flip), dict(config.evaluate.test_time_shift)
+        data = config.data
+        flips = {trial: config.test_time_flip(trial) for trial in config.trials}
+        shifts = {trial: config.test_time_shift(trial) for trial in config.trials}
         extensions, image_size, emotions, note = data.extensions, data.image_size, tuple(data.emotions), None
     except (UserError, OSError) as error:
         # predict must work on a copy of the code without a valid params.yaml: use prepare's defaults.
@@ -126,8 +128,8 @@ def use_test_time_flip(requested: bool | None, model_path: Path, settings: Setti
     """Whether to average each face with its mirror image, and why.
 
     ``--test-time-flip`` / ``--no-test-time-flip`` decide; without either, a
-    trial's model (``models/<trial>.keras``) is scored as ``evaluate@<trial>``
-    scores it (``evaluate.test_time_flip.<trial>``), so predict reproduces the
+    trial's model (``models/<trial>.keras``) is scored as ``evaluate-<trial>``
+    scores it (``evaluate.<trial>.test_time_flip``), so predict reproduces the
     evaluated figures; any other model without flipping.
     """
     if requested is not None:
@@ -145,10 +147,10 @@ def use_test_time_shift(requested: int | None, model_path: Path, settings: Setti
 
 
 def _as_evaluated(model_path: Path, per_trial: Mapping[str, Any], key: str, default: Any) -> tuple[Any, str]:
-    """``evaluate.<key>.<trial>`` for a trial's model (``models/<trial>.keras``), else ``default``; and why."""
+    """``evaluate.<trial>.<key>`` for a trial's model (``models/<trial>.keras``), else ``default``; and why."""
     trial = Path(model_path).stem
     if trial in per_trial:
-        return per_trial[trial], f"evaluate.{key}.{trial}"
+        return per_trial[trial], f"evaluate.{trial}.{key}"
     return default, "not a trial of params.yaml"
 
 
@@ -213,7 +215,7 @@ def _shown(path: Path) -> str:
 
 def load_classifier(path: Path, emotions: Sequence[str] = EMOTIONS, trial_hint: str = "") -> Any:
     """Load a project model and check it outputs one probability per emotion of ``emotions``."""
-    remedy = (f"run `dvc repro train@{trial_hint}` (or `dvc pull`), or pass --model models/<trial>.keras"
+    remedy = (f"run `dvc repro train-{trial_hint}` (or `dvc pull`), or pass --model models/<trial>.keras"
               if trial_hint else "pass --model models/<trial>.keras, a model trained by this project")
     if not path.is_file():  # Said before TensorFlow's few seconds of start-up.
         raise UserError(f"model file {path} {why_not_a_file(path)}; {remedy}")
@@ -490,12 +492,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--batch-size", type=positive, default=64, metavar="N",
                         help="faces per model batch (default 64)")
     parser.add_argument("--test-time-flip", action=argparse.BooleanOptionalAction, default=None,
-                        help="score each face as the mean of it and its mirror image (default: as evaluate@<trial> "
-                        "does for models/<trial>.keras, evaluate.test_time_flip.<trial>; off for other models)")
+                        help="score each face as the mean of it and its mirror image (default: as evaluate-<trial> "
+                        "does for models/<trial>.keras, evaluate.<trial>.test_time_flip; off for other models)")
     shift = _whole_number(0, MAX_TEST_TIME_SHIFT, f"a whole number of pixels from 0 to {MAX_TEST_TIME_SHIFT}")
     parser.add_argument("--test-time-shift", type=shift, default=None, metavar="PIXELS",
                         help="also average over each face shifted this many pixels up, down, left and right; 0 = off "
-                        "(default: as evaluate@<trial> does, evaluate.test_time_shift.<trial>; 0 for other models)")
+                        "(default: as evaluate-<trial> does, evaluate.<trial>.test_time_shift; 0 for other models)")
     return parser
 
 

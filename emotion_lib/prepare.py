@@ -40,6 +40,7 @@ from PIL import Image, ImageFile
 
 from emotion_lib import EMOTIONS
 from emotion_lib.atomic import atomic_dir, write_json, write_text
+from emotion_lib.config import DataConfig
 from emotion_lib.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -113,47 +114,6 @@ class _Drop:
 
 
 # --------------------------------------------------------------------------- validation
-
-
-def _validate_params(
-    *,
-    source: str,
-    emotions: Sequence[str],
-    extensions: Sequence[str],
-    image_size: int,
-    val_fraction: float,
-    samples_per_class: int | None,
-    seed: int,
-) -> tuple[tuple[str, ...], frozenset[str]]:
-    """Check the params and return the emotions and the normalised extensions (lower case, leading dot)."""
-    if source not in SOURCES:
-        raise UserError(f"data.source: unknown source {source!r}; set it to one of {', '.join(SOURCES)}")
-    if isinstance(emotions, str) or not emotions:
-        raise UserError(f"data.emotions: expected a non-empty list of emotion names from {', '.join(EMOTIONS)}")
-    names = tuple(emotions)
-    unknown = [name for name in names if name not in EMOTIONS]
-    if unknown:
-        raise UserError(f"data.emotions: unknown emotion(s) {', '.join(map(repr, unknown))}; "
-                        f"use names from {', '.join(EMOTIONS)}")
-    if len(set(names)) != len(names):
-        raise UserError(f"data.emotions: {list(names)} lists an emotion twice; list each emotion once")
-    if (isinstance(extensions, str) or not extensions
-            or any(not isinstance(e, str) or not e.strip().strip(".") for e in extensions)):
-        raise UserError(f"data.extensions: expected a non-empty list of file extensions such as ['.jpg', '.png'], "
-                        f"got {extensions!r}")
-    exts = frozenset("." + e.strip().lstrip(".").lower() for e in extensions)
-    if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 1:
-        raise UserError(f"data.image_size: expected a positive integer such as 48, got {image_size!r}")
-    if (isinstance(val_fraction, bool) or not isinstance(val_fraction, (int, float))
-            or not math.isfinite(val_fraction) or not 0 < val_fraction < 1):
-        raise UserError(f"data.val_fraction: must be strictly between 0 and 1 (e.g. 0.1), got {val_fraction!r}")
-    if samples_per_class is not None and (isinstance(samples_per_class, bool) or not isinstance(samples_per_class, int)
-                                          or samples_per_class < 1):
-        raise UserError(f"data.samples_per_class: expected a positive integer or null (undersample to the minority "
-                        f"class), got {samples_per_class!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise UserError(f"seed: expected a non-negative integer, got {seed!r}")
-    return names, exts
 
 
 # --------------------------------------------------------------------------- folder reader
@@ -625,81 +585,52 @@ def _write_plots(plots_dir: Path, table: str, figures: dict) -> None:
 # --------------------------------------------------------------------------- entry point
 
 
-def prepare_dataset(
-    *,
-    source: str,
-    raw_dir: Path,
-    csv_path: Path,
-    emotions: Sequence[str],
-    extensions: Sequence[str],
-    image_size: int,
-    val_fraction: float,
-    undersample: bool,
-    samples_per_class: int | None,
-    seed: int,
-    out_dir: Path,
-    metrics_path: Path,
-    plots_dir: Path,
-    workers: int | None = None,
-) -> dict:
-    """Prepare FER-2013 (or a dataset in its layout) and return the metrics that were written.
+def prepare_dataset(data: DataConfig, *, seed: int, out_dir: Path, metrics_path: Path, plots_dir: Path,
+                    workers: int | None = None) -> dict:
+    """Prepare FER-2013 (or a dataset in its layout) as ``data`` (params.yaml's ``data``) says; return the metrics.
 
-    ``source`` is ``"folder"`` (``raw_dir/train|test/<emotion>/*``) or ``"csv"`` (``csv_path``, the
-    challenge's ``fer2013.csv``).  ``samples_per_class`` is only used when ``undersample`` is true;
+    ``data.source`` is ``"folder"`` (``raw_dir/train|test/<emotion>/*``) or ``"csv"`` (``raw_dir/csv_file``, the
+    challenge's ``fer2013.csv``).  ``data.samples_per_class`` is only used when ``data.undersample`` is true;
     ``None`` then means "the minority class count".  ``workers`` is the number of decoding
     processes (default ``os.cpu_count()``; 1 decodes in this process).
 
     Writes ``out_dir/{manifest.csv,train.npz,val.npz,test.npz,train_full.npz,dropped.csv,meta.json}``
     (``train_full``: every deduplicated training image outside val, undersampled-away ones included),
     ``metrics_path`` and ``plots_dir/class_distribution{.csv,_before.png,_after.png}``.
-    Raises :class:`UserError` (and writes nothing) on bad params or input.
+    Raises :class:`UserError` (and writes nothing) on bad input.
     """
-    names, exts = _validate_params(source=source, emotions=emotions, extensions=extensions, image_size=image_size,
-                                   val_fraction=val_fraction, samples_per_class=samples_per_class, seed=seed)
-    if source == "folder":
-        raw_dir = Path(raw_dir)
-        entries, drops = _read_folder(raw_dir, names, exts)
-        samples, bad, converted = _decode_entries(entries, names, image_size, workers or os.cpu_count() or 1)
-        drops += bad
-        _check_classes(samples, names, lambda split, emotion: str(raw_dir / split / emotion))
-    else:
-        csv_path = Path(csv_path)
-        samples, drops, converted = _read_csv(csv_path, names, image_size)
-        _check_classes(samples, names, lambda split, emotion: f"data.csv_file: {csv_path}")
+    names = tuple(data.emotions)
+    samples, drops, converted = _read_samples(data, names, workers or os.cpu_count() or 1)
     found = len(samples) + len(drops)
-
     samples, dup_drops, duplicates = _dedupe(samples, names)
     drops += dup_drops
-    # As in the seed: balance the training pool first, then split it, so validation is small and balanced
+    # As in the original study: balance the training pool first, then split it, so validation is small and balanced
     # (at the defaults it would otherwise be 2.4 times the undersampled train split, and cost more than training).
     before = _counts(samples, names)
     pool = [s for s in samples if s.split == "train"]
     target = 0
-    if undersample:
-        samples, under_drops, target = _undersample(samples, names, samples_per_class, seed)
+    if data.undersample:
+        samples, under_drops, target = _undersample(samples, names, data.samples_per_class, seed)
         drops += under_drops
     after = _counts(samples, names)
-    _split_train_val(samples, names, val_fraction, seed)
+    _split_train_val(samples, names, data.val_fraction, seed)
     splits = _counts(samples, names)
     if splits["val"]["total"] == 0:  # Training would stop at an empty val.npz, naming no key.
         fewest = min(after["train"][e] for e in names)
-        raise UserError(f"data.val_fraction: {val_fraction} of {fewest} training images per class leaves no "
+        raise UserError(f"data.val_fraction: {data.val_fraction} of {fewest} training images per class leaves no "
                         f"validation image; raise data.val_fraction or use more images (synthetic.scale for the "
                         f"synthetic set)")
     # The full training split: every deduplicated training image that did not go to val (the undersampled-away
     # ones included), for trials that handle the imbalance in their loss (trials.<name>.train_split: full).
     full = [s for s in pool if s.split == "train"]
     full_counts = _counts(full, names)["train"]
-
     reasons = Counter(d.reason for d in drops)
-    dropped = {reason: reasons[reason] for reason in DROP_REASONS}
-    dropped["total"] = len(drops)
     metrics = {
         "converted": {"size": converted["size"], "colour": converted["colour"]},
-        # The training pool before and after undersampling (the seed's figures 1 and 2), then the splits written.
+        # The training pool before and after undersampling (the study's figures 1 and 2), then the splits written.
         "counts": {"before_undersampling": before, "after_undersampling": after, "splits": splits,
                    "train_full": full_counts},
-        "dropped": dropped,
+        "dropped": {**{reason: reasons[reason] for reason in DROP_REASONS}, "total": len(drops)},
         "duplicates": duplicates,
         "images": {"found": found, "kept": len(samples)},
         "undersampling": {"per_class": target},
@@ -708,21 +639,42 @@ def prepare_dataset(
         "counts": {**{split: {e: splits[split][e] for e in names} for split in SPLITS},
                    "train_full": {e: full_counts[e] for e in names}},
         "emotions": list(names),
-        "image_size": image_size,
+        "image_size": data.image_size,
         "label_encoding": "labels are indices into emotions",
         "seed": seed,
-        "source": source,
+        "source": data.source,
         "undersample_per_class": target,
-        "val_fraction": val_fraction,
+        "val_fraction": data.val_fraction,
     }
-    train_before = {e: before["train"][e] for e in names}
-    train_after = {e: after["train"][e] for e in names}
+    _write_outputs(Path(out_dir), Path(metrics_path), Path(plots_dir), samples=samples, full=full, drops=drops,
+                   names=names, image_size=data.image_size, meta=meta, metrics=metrics)
+    log.info("prepared %d images (%d dropped) into %s", len(samples), len(drops), out_dir)
+    return metrics
+
+
+def _read_samples(data: DataConfig, names: tuple[str, ...], workers: int) -> tuple[list, list, dict]:
+    """Every decoded image of the folder layout or of the CSV, the files dropped, and what was converted."""
+    raw_dir = Path(data.raw_dir)
+    if data.source == "folder":
+        exts = frozenset("." + e.strip().lstrip(".").lower() for e in data.extensions)
+        entries, drops = _read_folder(raw_dir, names, exts)
+        samples, bad, converted = _decode_entries(entries, names, data.image_size, workers)
+        _check_classes(samples, names, lambda split, emotion: str(raw_dir / split / emotion))
+        return samples, drops + bad, converted
+    csv_path = raw_dir / data.csv_file
+    samples, drops, converted = _read_csv(csv_path, names, data.image_size)
+    _check_classes(samples, names, lambda split, emotion: f"data.csv_file: {csv_path}")
+    return samples, drops, converted
+
+
+def _write_outputs(out_dir: Path, metrics_path: Path, plots_dir: Path, *, samples: list, full: list, drops: list,
+                   names: tuple[str, ...], image_size: int, meta: dict, metrics: dict) -> None:
+    counts = metrics["counts"]
+    train_before = {e: counts["before_undersampling"]["train"][e] for e in names}
+    train_after = {e: counts["after_undersampling"]["train"][e] for e in names}
     # Figures are drawn before anything is written, so a drawing error cannot leave a half-updated stage.
     table = _distribution_csv(train_before, train_after, names)
     figures = _distribution_figures(train_before, train_after, names)
-
-    _write_dataset(Path(out_dir), samples, full, drops, names, image_size, meta)
+    _write_dataset(out_dir, samples, full, drops, names, image_size, meta)
     write_json(metrics_path, metrics)
-    _write_plots(Path(plots_dir), table, figures)
-    log.info("prepared %d images (%d dropped) into %s", len(samples), len(drops), out_dir)
-    return metrics
+    _write_plots(plots_dir, table, figures)

@@ -212,18 +212,18 @@ def summarize(
     metrics: dict[str, dict] = {}
     rows: list[dict[str, Any]] = []
     for trial, path in metrics_paths.items():
-        data = read_json(path, "metrics file", f"run `dvc repro evaluate@{trial}` first")
+        data = read_json(path, "metrics file", f"run `dvc repro evaluate-{trial}` first")
         metrics[trial] = data
         train_path = train_metrics_paths.get(trial)
         train = (
-            read_json(train_path, "training summary", f"run `dvc repro train@{trial}` first")
+            read_json(train_path, "training summary", f"run `dvc repro train-{trial}` first")
             if train_path is not None
             else {}
         )
         # Wall-clock figures live apart from the metrics so that those stay byte-identical across reruns.
         timing_path = (timing_paths or {}).get(trial)
         if timing_path is not None and Path(timing_path).is_file():
-            train = {**read_json(timing_path, "timing file", f"run `dvc repro train@{trial}`"), **train}
+            train = {**read_json(timing_path, "timing file", f"run `dvc repro train-{trial}`"), **train}
         per_class = data.get("per_class") if isinstance(data.get("per_class"), Mapping) else {}
         rows.append(
             {

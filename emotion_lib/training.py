@@ -302,13 +302,13 @@ def _plan_fit(model: keras.Model, data: _Data, run: TrialRun, cache_prefix: bool
     n_cached = len(data.val_labels) + (len(data.train_labels) if deterministic else 0)
     if per_image * n_cached > VALIDATION_CACHE_MAX_BYTES:
         return plain
-    val_activations = _predict(prefix, plain.val_data, f"train@{run.name}: frozen {boundary} over val")
+    val_activations = _predict(prefix, plain.val_data, f"train-{run.name}: frozen {boundary} over val")
     if not _splits_exactly(model, suffix, plain.val_data, val_activations):
         print(f"warning: {model.name!r} does not split at {boundary!r}; training the whole model every epoch")
         return plain
     if deterministic:
         train_activations = _predict(prefix, data.dataset("train", run.batch_size, run.seed),
-                                     f"train@{run.name}: frozen {boundary} over train")
+                                     f"train-{run.name}: frozen {boundary} over train")
         return _FitPlan(
             suffix,
             make_feature_dataset(train_activations, data.train_labels, batch_size=run.batch_size, shuffle=True,
@@ -441,7 +441,7 @@ def _callbacks(run: TrialRun, plan: _FitPlan) -> tuple[list[keras.callbacks.Call
             )
         )
     timer = _EpochTimer()
-    callbacks += [timer, _LogLearningRate(), EpochProgress(f"train@{run.name}", run.epochs)]
+    callbacks += [timer, _LogLearningRate(), EpochProgress(f"train-{run.name}", run.epochs)]
     return callbacks, early_stopping, timer
 
 
@@ -517,7 +517,7 @@ def train_trial(
         with atomic_file(model_path) as tmp_model:
             save_model(model, tmp_model)
     metrics = json.loads((live_dir / "metrics.json").read_text())
-    print(f"train@{run.name}: {metrics['epochs_run']} epochs, saved epoch {metrics['saved_epoch']} "
+    print(f"train-{run.name}: {metrics['epochs_run']} epochs, saved epoch {metrics['saved_epoch']} "
           f"(val_acc {metrics['eval']['accuracy']:.3f}, val_loss {metrics['eval']['loss']:.4f}) "
           f"in {train_seconds:.0f} s -> {model_path}")
     return metrics

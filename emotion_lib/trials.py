@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+from emotion_lib.architecture import VGG16Spec
 from emotion_lib.config import TrialRun
 
 
@@ -43,19 +44,16 @@ def _build_and_train(run: TrialRun, *, data_dir: Path, model_path: Path, live_di
         raise ValueError("weights_dir is required for a vgg16 trial")
     if run.init_from is not None:
         init_path = Path(models_dir) / f"{run.init_from}.keras"
-        model = models.load_model(init_path, remedy=f"run `dvc repro train@{run.init_from}` first")
+        model = models.load_model(init_path, remedy=f"run `dvc repro train-{run.init_from}` first")
         models.unfreeze_blocks(model, list(run.unfreeze))
         extra["init_from"] = run.init_from
-    elif run.architecture is not None:
-        weights_path = Path(weights_dir) / pretrained.WEIGHTS_FILE if run.backbone == "vgg16" else None
-        model = models.build_model(
-            **dataclasses.asdict(run.architecture),
-            num_classes=_num_classes(data_dir),
-            vgg16_weights_path=weights_path,
-            seed=run.seed,
-        )
+    elif run.model is not None:
+        spec = run.model
+        if isinstance(spec, VGG16Spec):
+            spec = dataclasses.replace(spec, weights_path=str(Path(weights_dir) / pretrained.WEIGHTS_FILE))
+        model = models.build_model(spec, num_classes=_num_classes(data_dir), seed=run.seed)
     else:
-        raise ValueError(f"trial {run.name!r} has neither an architecture nor init_from")
+        raise ValueError(f"trial {run.name!r} has neither a model spec nor init_from")
     if run.backbone == "vgg16":
         extra["backbone_source"] = pretrained.backbone_source(weights_dir)
     return training.train_trial(

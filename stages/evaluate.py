@@ -1,4 +1,4 @@
-"""Stage `evaluate@<trial>`: score the trained model on the held-out test split; write metrics, report and plots."""
+"""Stage `evaluate-<trial>`: score the trained model on the held-out test split; write metrics, report and plots."""
 
 from pathlib import Path
 
@@ -16,11 +16,11 @@ def main(args) -> None:
     from emotion_lib.evaluation import evaluate_model
 
     trial = args.trial
-    # Reads only evaluate.test_time_flip.<trial> and evaluate.test_time_shift.<trial> (see config.stage_param_keys).
-    config = load_config(args.params)
-    test_time_flip, test_time_shift = config.test_time_flip(trial), config.test_time_shift(trial)
+    # Reads only evaluate.<trial>, when the trial has an entry there (see config.stage_param_keys).
+    views = load_config(args.params).views(trial)
+    test_time_flip, test_time_shift = views.test_time_flip, views.test_time_shift
     logged = read_json(Path("metrics/train") / trial / "metrics.json", "training summary",
-                       f"run `dvc repro train@{trial}` first")
+                       f"run `dvc repro train-{trial}` first")
     metrics = evaluate_model(
         model_path=Path("models") / f"{trial}.keras",
         data_dir=DATA_DIR,
@@ -33,7 +33,7 @@ def main(args) -> None:
     )
     views = [name for name, on in (("flip", test_time_flip), (f"{test_time_shift} px shifts", test_time_shift)) if on]
     views_note = f" (test-time {' and '.join(views)})" if views else ""
-    print(f"evaluate@{trial}: test accuracy {metrics['accuracy']:.4f}, macro F1 {metrics['macro_avg']['f1']:.4f} "
+    print(f"evaluate-{trial}: test accuracy {metrics['accuracy']:.4f}, macro F1 {metrics['macro_avg']['f1']:.4f} "
           f"on {metrics['test_size']} images{views_note} -> metrics/{trial}.json, plots/{trial}/")
 
 

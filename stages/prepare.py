@@ -14,23 +14,8 @@ def main(args) -> None:
     from emotion_lib.prepare import prepare_dataset
 
     config = load_config(args.params)
-    data = config.data
-    raw_dir = Path(data.raw_dir)
-    report = prepare_dataset(
-        source=data.source,
-        raw_dir=raw_dir,
-        csv_path=raw_dir / data.csv_file,
-        emotions=data.emotions,
-        extensions=data.extensions,
-        image_size=data.image_size,
-        val_fraction=data.val_fraction,
-        undersample=data.undersample,
-        samples_per_class=data.samples_per_class,
-        seed=config.seed,
-        out_dir=OUT_DIR,
-        metrics_path=METRICS_PATH,
-        plots_dir=PLOTS_DIR,
-    )
+    report = prepare_dataset(config.data, seed=config.seed, out_dir=OUT_DIR, metrics_path=METRICS_PATH,
+                             plots_dir=PLOTS_DIR)
     splits = report["counts"]["splits"]
     dropped = report["dropped"]
     duplicates = dropped["duplicate_of_test"] + dropped["duplicate_in_train"]

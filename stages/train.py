@@ -1,4 +1,4 @@
-"""Stage `train@<trial>`: build the trial's model from params.yaml and train it on data/prepared."""
+"""Stage `train-<trial>`: build the trial's model from params.yaml and train it on data/prepared."""
 
 from pathlib import Path
 

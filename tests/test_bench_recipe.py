@@ -17,10 +17,10 @@ def test_recipe_run_applies_the_overrides_that_precision_speed_times():
     committed = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())["trials"]["vgg_bn"]
     run = script.recipe_run(script.parse_run("speed:trials.vgg_bn.widths=[16,32,64,128]")[1])
     assert list(committed["widths"]) != [16, 32, 64, 128]
-    assert list(run.architecture.widths) == [16, 32, 64, 128]
+    assert list(run.model.widths) == [16, 32, 64, 128]
     # Everything not overridden stays as committed.
     default = script.recipe_run()
-    assert list(default.architecture.widths) == list(committed["widths"])
+    assert list(default.model.widths) == list(committed["widths"])
     assert (run.epochs, run.learning_rate, run.optimizer) == (default.epochs, default.learning_rate, default.optimizer)
 
 
@@ -47,10 +47,11 @@ def test_precision_speed_times_the_trials_batch_size(capsys):
 def _batch_norm_classes() -> set[str]:
     import keras
 
+    from emotion_lib.architecture import VggBnSpec
     from emotion_lib.models import build_model
 
-    model = build_model(backbone="vgg_bn", num_classes=7, image_size=16, channels=1, widths=[4],
-                        convs_per_block=1, dense_units=0, seed=0)
+    model = build_model(VggBnSpec(image_size=16, widths=(4,), convs_per_block=1, dense_units=0, dropout=0.0),
+                        num_classes=7, seed=0)
     return {type(layer).__name__ for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)}
 
 

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from emotion_lib.config import TRIAL_NAMES, config_from_dict, load_config, stage_param_keys
+from emotion_lib.config import ScratchTrial, VGG16Trial, VggBnTrial, config_from_dict, load_config, stage_param_keys
 from emotion_lib.errors import UserError
-from tests.pipeline_utils import edited
+from tests.pipeline_utils import DELETE, edited
 
 
 def test_real_params_load(repo_root):
     config = load_config(repo_root / "params.yaml")
-    assert tuple(config.trials) == TRIAL_NAMES
+    assert tuple(config.trials) == ("baseline", "early_stopping", "augmentation", "dropout", "l2", "vgg16_features",
+                                    "vgg16_finetune", "vgg_bn")
+    # One typed config per backbone, chosen by the trial's `backbone`.
+    assert [type(trial) for trial in config.trials.values()] == [ScratchTrial] * 5 + [VGG16Trial] * 2 + [VggBnTrial]
     assert config.trial("vgg16_finetune").init_from == "vgg16_features"
     assert config.trial("early_stopping").early_stopping_patience == 5
     assert config.trial("baseline").early_stopping_patience == 0
@@ -44,7 +47,17 @@ def test_real_params_load(repo_root):
         ("model.channels", 2, "model.channels"),
         ("pretrained.image_size", 16, "pretrained.image_size"),
         ("synthetic.scale", 0, "synthetic.scale"),
-        ("trials.dropout.backbone", "resnet", "trials.dropout.backbone"),
+        ("trials.dropout.backbone", "resnet", "trials.dropout.backbone: got 'resnet'; expected one of scratch, vgg16"),
+        ("trials.dropout.backbone", DELETE, "trials.dropout.backbone: got None; expected one of scratch"),
+        ("trials.l2.block_dropout", -0.1, "trials.l2.block_dropout"),
+        ("trials.l2.dense_units", -1, "trials.l2.dense_units"),
+        ("trials.vgg16_features.dense_units", 0, "trials.vgg16_features.dense_units"),
+        ("trials.vgg_bn.dropout", 1.0, "trials.vgg_bn.dropout"),
+        ("trials.vgg16_features.unfreeze", ["block5"], "trials.vgg16_features.unfreeze: got ['block5']; expected "
+                                                       "empty without init_from"),
+        ("trials.vgg16_finetune.init_from", "baseline", "trials.vgg16_finetune.init_from: got 'baseline'; expected a "
+                                                       "trial with the same backbone (vgg16)"),
+        ("trials.vgg_bn.init_from", "baseline", "trials.vgg_bn.init_from: unknown key"),
         ("trials.vgg16_finetune.unfreeze", ["block9"], "trials.vgg16_finetune.unfreeze"),
         ("trials.vgg16_finetune.init_from", "nonexistent", "trials.vgg16_finetune.init_from"),
         ("trials.baseline.epochs", 0, "trials.baseline.epochs"),
@@ -101,9 +114,10 @@ def test_unknown_key_suggests_nearest(real_params, key, suggestion):
 def test_unknown_trial_suggests_nearest(real_params):
     with pytest.raises(UserError, match="unknown trial 'basline'; did you mean 'baseline'"):
         config_from_dict(real_params).trial("basline")
-    real_params["trials"]["basline"] = real_params["trials"].pop("baseline")
-    with pytest.raises(UserError, match="did you mean 'baseline'"):
-        config_from_dict(real_params)
+    # Trials are open: any well-formed name is a new trial, and a key that names a trial must name one of them.
+    with pytest.raises(UserError, match="trials.vgg16_finetune.init_from: got 'vgg16_featrues'; expected another "
+                                        "trial's name"):
+        config_from_dict(edited(real_params, {"trials.vgg16_finetune.init_from": "vgg16_featrues"}))
 
 
 def test_a_csv_source_needs_a_csv_file_name(real_params):
@@ -111,11 +125,11 @@ def test_a_csv_source_needs_a_csv_file_name(real_params):
         config_from_dict(edited(real_params, {"data.source": "csv", "data.csv_file": ""}))
 
 
-@pytest.mark.parametrize("name", [1, True], ids=["int", "bool"])
-def test_a_trial_name_yaml_reads_as_a_number_or_boolean_is_an_unknown_trial(real_params, name):
-    # `1:` and `yes:` as keys under trials; listed last, after trials whose checks name the others.
-    real_params["trials"][name] = {"epochs": 1}
-    with pytest.raises(UserError, match=f"trials.{name}: unknown trial; known trials: baseline"):
+@pytest.mark.parametrize("name", [1, True, "Big", "with-dash", "2nd"], ids=["int", "bool", "upper", "dash", "digit"])
+def test_a_trial_name_must_name_stages_and_files(real_params, name):
+    # `1:` and `yes:` as keys under trials are YAML's int and bool; a name is also a DVC stage and a file name.
+    real_params["trials"][name] = {"backbone": "scratch", "epochs": 1}
+    with pytest.raises(UserError, match=f"trials.{name}: not a trial name; use lowercase letters, digits and "):
         config_from_dict(real_params)
 
 

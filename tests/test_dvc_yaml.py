@@ -1,15 +1,15 @@
-"""dvc.yaml declares exactly the params keys each stage reads, and every declared key exists.
+"""dvc.yaml is what ``python -m emotion_lib.pipeline`` writes, and declares exactly what each stage reads.
 
 A stage that reads a key it does not declare goes stale silently when that key
 changes; a stage that declares a key it does not read reruns for nothing.  The
-declared keys come from DVC's own parser (so foreach expansion is the real
-one); the keys read come from running each stage CLI on a recording proxy of
-the config with the library call replaced by a stub.
+declared keys come from DVC's own parser; the keys read come from running each
+stage CLI on a recording proxy of the config with the library call replaced by
+a stub.  The same holds for code (the import graph) and, for a pipeline with a
+trial added, for every generated stage.
 """
 
 from __future__ import annotations
 
-import ast
 import dataclasses
 import importlib
 import types
@@ -20,9 +20,11 @@ import pytest
 import yaml
 
 from emotion_lib import config as config_module
-from emotion_lib.config import TRIAL_NAMES, load_config, stage_param_keys
+from emotion_lib.config import load_config, stage_param_keys
+from emotion_lib.pipeline import code_closure, render
+from tests.pipeline_utils import REPO_ROOT
 
-TRIALS = list(TRIAL_NAMES)
+TRIALS = list(load_config(REPO_ROOT / "params.yaml").trials)
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +53,7 @@ def _lookup(tree: Mapping, dotted: str):
 
 def test_every_stage_expected(declared):
     expected = {"synthesize", "prepare", "weights", "summary"}
-    expected |= {f"train@{t}" for t in TRIALS} | {f"evaluate@{t}" for t in TRIALS}
+    expected |= {f"train-{t}" for t in TRIALS} | {f"evaluate-{t}" for t in TRIALS}
     assert set(declared) == expected
 
 
@@ -66,7 +68,7 @@ def test_every_declared_key_exists(declared, repo_root):
 
 
 def _split(address: str) -> tuple[str, str | None]:
-    stage, _, trial = address.partition("@")
+    stage, _, trial = address.partition("-")
     return stage, trial or None
 
 
@@ -135,12 +137,26 @@ STAGE_CALLS = {
 }
 
 
+def _stub_returning(result):
+    """A stand-in for a library entry point: it reads every field of each typed config it is given (as the library
+    does with, e.g., ``prepare_dataset(config.data, ...)``) and returns ``result``."""
+
+    def stub(*args, **kwargs):
+        for value in (*args, *kwargs.values()):
+            if isinstance(value, _Recorder) and dataclasses.is_dataclass(value._target):
+                for field in dataclasses.fields(value._target):
+                    getattr(value, field.name)
+        return result
+
+    return stub
+
+
 def _covered(read: str, declared_keys: list[str]) -> bool:
     return any(read == key or read.startswith(key + ".") for key in declared_keys)
 
 
 @pytest.mark.parametrize("address", ["synthesize", "prepare", "weights", "summary",
-                                     *(f"{stage}@{t}" for stage in ("train", "evaluate") for t in TRIALS)])
+                                     *(f"{stage}-{t}" for stage in ("train", "evaluate") for t in TRIALS)])
 def test_stage_reads_only_declared_keys(address, declared, repo_root, monkeypatch, tmp_path):
     stage, trial = _split(address)
     if stage == "evaluate":
@@ -150,7 +166,7 @@ def test_stage_reads_only_declared_keys(address, declared, repo_root, monkeypatc
         monkeypatch.chdir(tmp_path)
     module_name, function_name, result = STAGE_CALLS[stage]
     importlib.import_module(module_name)
-    monkeypatch.setattr(f"{module_name}.{function_name}", lambda *args, **kwargs: result)
+    monkeypatch.setattr(f"{module_name}.{function_name}", _stub_returning(result))
     reads: set[str] = set()
     real = load_config(repo_root / "params.yaml")
     monkeypatch.setattr(config_module, "load_config", lambda path="params.yaml": _Recorder(real, "", reads))
@@ -169,50 +185,6 @@ def test_stage_reads_only_declared_keys(address, declared, repo_root, monkeypatc
 # ------------------------------------------------------------------------------------------ code dependencies
 
 CODE_DIRS = ("emotion_lib", "stages")
-
-
-def _module_file(repo_root: Path, module: str) -> Path | None:
-    """The project file of a dotted module name (a package's __init__.py), or None outside the project."""
-    if module.split(".")[0] not in CODE_DIRS:
-        return None
-    base = repo_root.joinpath(*module.split("."))
-    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def _imported_modules(path: Path) -> set[str]:
-    """Every module ``path`` imports, at any depth (inside functions too), including importlib.import_module("x")."""
-    tree = ast.parse(path.read_text(), filename=str(path))
-    modules: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            modules.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            modules.add(node.module)
-            # `from emotion_lib import models` imports the submodule emotion_lib.models.
-            modules.update(f"{node.module}.{alias.name}" for alias in node.names)
-        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-              and node.func.attr == "import_module" and node.args and isinstance(node.args[0], ast.Constant)):
-            modules.add(node.args[0].value)
-    return modules
-
-
-def code_closure(repo_root: Path, module: str) -> set[str]:
-    """Repo-relative paths of every project file that running ``python -m module`` imports, transitively."""
-    seen: set[Path] = set()
-    pending = [module]
-    while pending:
-        name = pending.pop()
-        parts = name.split(".")
-        # Importing a.b.c runs a/__init__.py and a/b/__init__.py first.
-        for depth in range(1, len(parts) + 1):
-            path = _module_file(repo_root, ".".join(parts[:depth]))
-            if path is not None and path not in seen:
-                seen.add(path)
-                pending.extend(_imported_modules(path))
-    return {path.relative_to(repo_root).as_posix() for path in seen}
 
 
 def _declared_code(stage) -> set[str]:
@@ -258,3 +230,73 @@ def test_import_graph_follows_function_level_and_importlib_imports(tmp_path):
         "stages/__init__.py", "stages/go.py", "emotion_lib/__init__.py", "emotion_lib/a.py", "emotion_lib/b.py",
         "emotion_lib/c.py",
     }
+
+
+# ------------------------------------------------------------------------------------------ generation
+
+
+def test_committed_dvc_yaml_is_what_the_generator_writes(repo_root):
+    """Edit params.yaml, run `python -m emotion_lib.pipeline`: a dvc.yaml edited by hand, or not regenerated after
+    a trial was added or removed, fails here."""
+    expected = render(load_config(repo_root / "params.yaml"), repo_root)
+    assert (repo_root / "dvc.yaml").read_text() == expected, "run `python -m emotion_lib.pipeline`"
+
+
+def test_generated_stages_of_an_added_trial_declare_what_they_read(repo_root, tmp_path, monkeypatch):
+    """A trial of each backbone added to params.yaml gets stages whose params are exactly what the stage CLI reads
+    (the recorder above, on the generated pipeline) and whose data deps are the models and weights it loads."""
+    import shutil
+
+    from dvc.repo import Repo
+
+    params = yaml.safe_load((repo_root / "params.yaml").read_text())
+    params["trials"]["scratch_more"] = {"backbone": "scratch", "flatten_dropout": True, "batch_size": 16}
+    params["trials"]["vgg16_more"] = {"backbone": "vgg16", "init_from": "vgg16_finetune", "unfreeze": ["block4"]}
+    params["trials"]["bn_more"] = {"backbone": "vgg_bn", "widths": [8], "class_weight": "sqrt"}
+    params["evaluate"]["bn_more"] = {"test_time_shift": 2}
+    for name in ("emotion_lib", "stages"):
+        shutil.copytree(repo_root / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    config = load_config(tmp_path / "params.yaml")
+    (tmp_path / "dvc.yaml").write_text(render(config, tmp_path))
+    Repo.init(str(tmp_path), no_scm=True)
+    with Repo(str(tmp_path)) as repo:
+        stages = {stage.name: stage for stage in repo.index.stages}
+    assert _data_deps(stages["train-vgg16_more"]) == ["data/prepared", "models/vgg16_finetune.keras",
+                                                      "models/pretrained"]
+    assert _data_deps(stages["train-bn_more"]) == ["data/prepared"]
+    assert _data_deps(stages["evaluate-bn_more"]) == ["models/bn_more.keras", "metrics/train/bn_more/metrics.json",
+                                                      "data/prepared"]
+    for address in ("train-scratch_more", "train-vgg16_more", "train-bn_more", "evaluate-bn_more"):
+        stage, trial = _split(address)
+        declared = sorted({key for dep in stages[address].deps if hasattr(dep, "params") for key in dep.params})
+        assert declared == stage_param_keys(config, stage, trial), address
+        assert _declared_code(stages[address]) == code_closure(tmp_path, stages[address].cmd.split()[2]), address
+        reads = _reads_of(stage, trial, config, tmp_path, monkeypatch)
+        assert sorted(r for r in reads if not _covered(r, declared)) == [], address
+        assert [key for key in declared if not any(_covered(r, [key]) for r in reads)] == [], address
+    # Its own batch size replaces train.batch_size: the trial no longer reads, nor reruns on, the shared one.
+    assert "train.batch_size" not in stage_param_keys(config, "train", "scratch_more")
+    assert "model.dropout" in stage_param_keys(config, "train", "scratch_more")
+    assert "summary" in stages and "metrics/bn_more.json" in {dep.def_path for dep in stages["summary"].deps}
+
+
+def _data_deps(stage) -> list[str]:
+    return [dep.def_path for dep in stage.deps
+            if not hasattr(dep, "params") and not dep.def_path.startswith(tuple(f"{d}/" for d in CODE_DIRS))]
+
+
+def _reads_of(stage: str, trial: str, config, root: Path, monkeypatch) -> set[str]:
+    """The params keys ``stages.<stage>`` reads for ``trial`` (the recorder of test_stage_reads_only_declared_keys)."""
+    module_name, function_name, result = STAGE_CALLS[stage]
+    importlib.import_module(module_name)
+    monkeypatch.setattr(f"{module_name}.{function_name}", _stub_returning(result))
+    reads: set[str] = set()
+    monkeypatch.setattr(config_module, "load_config", lambda path="params.yaml": _Recorder(config, "", reads))
+    if stage == "evaluate":
+        (root / "metrics" / "train" / trial).mkdir(parents=True, exist_ok=True)
+        (root / "metrics" / "train" / trial / "metrics.json").write_text("{}")
+        monkeypatch.chdir(root)
+    importlib.import_module(f"stages.{stage}").main(types.SimpleNamespace(params="params.yaml", trial=trial))
+    reads.discard(f"trials.{trial}.name")
+    return reads

@@ -184,7 +184,7 @@ def test_evaluate_model_loss_is_keras_loss_for_confident_mistakes(tmp_path: Path
 
 def test_evaluate_model_missing_model(tmp_path: Path) -> None:
     _write_data(tmp_path / "data")
-    with pytest.raises(UserError, match=r"dvc repro train@baseline"):
+    with pytest.raises(UserError, match=r"dvc repro train-baseline"):
         evaluate_model(
             model_path=tmp_path / "models" / "baseline.keras",
             data_dir=tmp_path / "data",

@@ -110,10 +110,11 @@ def test_training_and_evaluation_paths_give_identical_tensors(data_dir, image_si
 
 def test_evaluation_feeds_the_model_the_training_pixels(data_dir):
     """evaluation.predict_probabilities runs the model on exactly make_dataset's tensors."""
+    from emotion_lib.architecture import ScratchSpec
     from emotion_lib.evaluation import predict_probabilities
     from emotion_lib.models import build_model
 
-    model = build_model(backbone="scratch", num_classes=len(EMOTIONS), image_size=20, channels=3, padding="same")
+    model = build_model(ScratchSpec(image_size=20, channels=3, padding="same"), num_classes=len(EMOTIONS))
     images, labels = load_split(data_dir, "test")
     through_training = model.predict(
         make_dataset(images, labels, image_size=20, channels=3, batch_size=16).map(lambda x, y: x), verbose=0

@@ -15,7 +15,7 @@ import keras
 import numpy as np
 import pytest
 
-from emotion_lib.architecture import min_input_size
+from emotion_lib.architecture import ModelSpec, ScratchSpec, VGG16Spec, VggBnSpec, min_input_size
 from emotion_lib.config import load_config
 from emotion_lib.errors import UserError
 from emotion_lib.models import (
@@ -34,15 +34,15 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 SEED_SIZE = 180  # the seed's input: 180x180 RGB
 
 
-def seed_architecture(trial: str) -> dict:
-    """The keyword arguments the real params.yaml gives ``trial``'s model, at the seed's 180x180x3 input."""
+def seed_architecture(trial: str) -> ModelSpec:
+    """The model spec the real params.yaml gives ``trial``, at the original study's 180x180x3 input."""
     config = load_config(REPO_ROOT / "params.yaml")
     config = dataclasses.replace(
         config,
         model=dataclasses.replace(config.model, image_size=SEED_SIZE, channels=3),
         pretrained=dataclasses.replace(config.pretrained, image_size=SEED_SIZE),
     )
-    return {**dataclasses.asdict(config.trial_run(trial).architecture), "num_classes": 7}
+    return config.trial_run(trial).model
 
 
 TRIALS = {name: seed_architecture(name) for name in
@@ -85,7 +85,7 @@ def layer_types(model: keras.Model) -> list[str]:
 
 @pytest.mark.parametrize("trial", sorted(SEED_LAYER_TYPES))
 def test_layer_types_match_the_seed_tables(trial):
-    assert layer_types(build_model(**TRIALS[trial])) == SEED_LAYER_TYPES[trial]
+    assert layer_types(build_model(TRIALS[trial], num_classes=7)) == SEED_LAYER_TYPES[trial]
 
 
 @pytest.mark.parametrize(
@@ -100,13 +100,13 @@ def test_layer_types_match_the_seed_tables(trial):
     ],
 )
 def test_parameter_counts_match_the_seed_tables(trial, total, trainable):
-    model = build_model(**TRIALS[trial])
+    model = build_model(TRIALS[trial], num_classes=7)
     assert model.count_params() == total
     assert count_params(model.trainable_weights) == trainable
 
 
 def test_unfreezing_block5_matches_the_seed_fine_tuning_table():
-    model = build_model(**TRIALS["vgg16_features"])
+    model = build_model(TRIALS["vgg16_features"], num_classes=7)
     unfreeze_blocks(model, ["block5"])
     assert count_params(model.trainable_weights) == 10_358_279
     assert model.count_params() == 17_993_543
@@ -119,7 +119,7 @@ def test_unfreezing_block5_matches_the_seed_fine_tuning_table():
 
 
 def test_l2_trial_layer_order_follows_the_seed_table():
-    model = build_model(**TRIALS["l2"])
+    model = build_model(TRIALS["l2"], num_classes=7)
     names = [layer.name for layer in model.layers]
     # Dropout right after every convolution (before its pool), the last convolution included.
     for index in range(1, 6):
@@ -133,7 +133,7 @@ def test_l2_trial_layer_order_follows_the_seed_table():
 
 
 def test_augmentation_and_preprocessing_layers_have_no_parameters():
-    model = build_model(**{**TRIALS["vgg16_features"], "image_size": 32})
+    model = build_model(dataclasses.replace(TRIALS["vgg16_features"], image_size=32), num_classes=7)
     for name in ("augment_flip", "augment_rotation", "augment_zoom", "vgg16_preprocess"):
         assert model.get_layer(name).count_params() == 0
 
@@ -145,49 +145,30 @@ def test_min_input_size_is_computed_from_the_stack():
         min_input_size("causal")
 
 
-def test_too_small_input_for_valid_padding_names_the_keys_and_the_fix():
-    with pytest.raises(UserError) as raised:
-        build_model(backbone="scratch", num_classes=7, image_size=77, channels=1)
-    message = str(raised.value)
-    assert "model.image_size" in message and "model.padding: same" in message and ">= 78" in message
-    assert build_model(backbone="scratch", num_classes=7, image_size=78, channels=1).output_shape == (None, 7)
+def test_the_smallest_valid_padding_input_builds():
+    # Smaller inputs are refused by config (model.image_size), where every param is validated once.
+    assert build_model(ScratchSpec(image_size=78, channels=1), num_classes=7).output_shape == (None, 7)
 
 
 def test_same_padding_builds_at_the_native_48_px():
-    model = build_model(backbone="scratch", num_classes=7, image_size=48, channels=1, padding="same")
+    model = build_model(ScratchSpec(image_size=48, channels=1, padding="same"), num_classes=7)
     assert model.output_shape == (None, 7)
     assert model.get_layer("flatten").output.shape[-1] == 3 * 3 * 256
 
 
-def test_vgg16_input_checks_name_the_pretrained_keys():
-    with pytest.raises(UserError, match="pretrained.image_size"):
-        build_model(backbone="vgg16", num_classes=7, image_size=31, channels=3)
-    with pytest.raises(UserError, match="3 input channels"):
-        build_model(backbone="vgg16", num_classes=7, image_size=48, channels=1)
-
-
-@pytest.mark.parametrize(
-    ("kwargs", "key"),
-    [
-        ({"backbone": "resnet"}, "trials.<name>.backbone"),
-        ({"backbone": "scratch", "padding": "full"}, "model.padding"),
-        ({"backbone": "scratch", "flatten_dropout_rate": 1.0}, "model.dropout"),
-        ({"backbone": "scratch", "block_dropout_rate": -0.1}, "trials.<name>.block_dropout"),
-        ({"backbone": "scratch", "head_dropout_rate": 0.5}, "trials.<name>.dense_units"),
-        ({"backbone": "scratch", "dense_units": -1}, "trials.<name>.dense_units"),
-        ({"backbone": "scratch", "channels": 2}, "model.channels"),
-    ],
-)
-def test_bad_params_raise_user_errors(kwargs, key):
-    with pytest.raises(UserError, match=re.escape(key)):
-        build_model(**{"num_classes": 7, "image_size": 80, "channels": 1, **kwargs})
+def test_every_spec_has_its_builder_and_a_bad_class_count_is_refused():
+    for spec in (ScratchSpec(image_size=48, channels=1, padding="same"), VGG16Spec(image_size=32, dense_units=8),
+                 VggBnSpec(image_size=16, widths=(4,), dense_units=8)):
+        assert build_model(spec, num_classes=5).output_shape == (None, 5)
+    with pytest.raises(UserError, match="number of classes"):
+        build_model(VggBnSpec(image_size=16, widths=(4,)), num_classes=1)
 
 
 def test_unfreeze_blocks_rejects_unknown_blocks_and_scratch_models():
-    vgg = build_model(backbone="vgg16", num_classes=7, image_size=32, channels=3, dense_units=8)
+    vgg = build_model(VGG16Spec(image_size=32, dense_units=8), num_classes=7)
     with pytest.raises(UserError, match="block6"):
         unfreeze_blocks(vgg, ["block6"])
-    scratch = build_model(backbone="scratch", num_classes=7, image_size=48, channels=1, padding="same")
+    scratch = build_model(ScratchSpec(image_size=48, channels=1, padding="same"), num_classes=7)
     with pytest.raises(UserError, match="vgg16"):
         unfreeze_blocks(scratch, ["block5"])
 
@@ -200,9 +181,9 @@ def test_vgg16_preprocess_matches_keras_preprocess_input():
 
 
 def test_same_seed_builds_identical_weights():
-    kwargs = {"backbone": "vgg16", "num_classes": 7, "image_size": 32, "channels": 3, "dense_units": 8}
-    first, second = build_model(seed=3, **kwargs), build_model(seed=3, **kwargs)
-    other = build_model(seed=4, **kwargs)
+    spec = VGG16Spec(image_size=32, dense_units=8)
+    first, second = build_model(spec, num_classes=7, seed=3), build_model(spec, num_classes=7, seed=3)
+    other = build_model(spec, num_classes=7, seed=4)
     for a, b in zip(first.get_weights(), second.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
     assert not np.array_equal(first.get_weights()[0], other.get_weights()[0])
@@ -212,24 +193,24 @@ def test_vgg16_weights_are_loaded_from_the_given_file(tmp_path):
     source = build_vgg16_base(image_size=32, weights_path=None, seed=11)
     path = tmp_path / "vgg16.weights.h5"
     source.save_weights(path)
-    model = build_model(backbone="vgg16", num_classes=7, image_size=48, channels=3, vgg16_weights_path=path)
+    model = build_model(VGG16Spec(image_size=48, dense_units=8, weights_path=str(path)), num_classes=7)
     for a, b in zip(source.get_weights(), model.get_layer("vgg16").get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
     with pytest.raises(UserError, match="does not exist"):
-        build_model(backbone="vgg16", num_classes=7, image_size=48, channels=3, vgg16_weights_path=tmp_path / "no.h5")
+        build_model(VGG16Spec(image_size=48, dense_units=8, weights_path=str(tmp_path / "no.h5")), num_classes=7)
 
 
 @pytest.mark.parametrize(
-    ("name", "kwargs", "channels"),
+    ("name", "spec"),
     [
-        ("vgg16_augmented", {**TRIALS["vgg16_features"], "image_size": 32}, 3),
-        ("l2", {**TRIALS["l2"], "image_size": 48, "padding": "same", "channels": 1}, 1),
+        ("vgg16_augmented", dataclasses.replace(TRIALS["vgg16_features"], image_size=32)),
+        ("l2", dataclasses.replace(TRIALS["l2"], image_size=48, padding="same", channels=1)),
     ],
 )
 # The models are compiled but never trained, so their optimizer has no variables to restore yet.
 @pytest.mark.filterwarnings("ignore:Skipping variable loading for optimizer")
-def test_safe_mode_round_trip(tmp_path, name, kwargs, channels):
-    model = build_model(**{**kwargs, "channels": channels})
+def test_safe_mode_round_trip(tmp_path, name, spec):
+    model = build_model(spec, num_classes=7)
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     path = tmp_path / f"{name}.keras"
     model.save(path)
@@ -316,8 +297,8 @@ def test_fused_batch_normalization_falls_back_to_keras_on_dense_features():
 
 @pytest.mark.filterwarnings("ignore:Skipping variable loading for optimizer")
 def test_vgg_bn_round_trip_keeps_the_fused_batch_norms_and_their_statistics(tmp_path):
-    model = build_model(backbone="vgg_bn", num_classes=7, image_size=16, channels=1, widths=[4, 8],
-                        convs_per_block=1, dense_units=8, seed=0)
+    model = build_model(VggBnSpec(image_size=16, widths=(4, 8), convs_per_block=1, dense_units=8, dropout=0.0),
+                        num_classes=7, seed=0)
     fused = [layer for layer in model.layers if isinstance(layer, FusedBatchNormalization)]
     assert [layer.name for layer in fused] == ["block1_bn1", "block2_bn1"]
     rng = np.random.default_rng(2)
@@ -345,7 +326,8 @@ def test_saved_model_bytes_depend_on_the_model_alone(tmp_path):
     for path in paths:
         keras.backend.clear_session()  # the same auto-generated layer names both times
         set_global_determinism(0)
-        model = build_model(**{**TRIALS["augmentation"], "image_size": 48, "channels": 1, "padding": "same"})
+        model = build_model(dataclasses.replace(TRIALS["augmentation"], image_size=48, channels=1, padding="same"),
+                            num_classes=7)
         model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
         model.fit(images, np.arange(4), epochs=1, verbose=0)  # so the optimizer state is saved too
         save_model(model, path)

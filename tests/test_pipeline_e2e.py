@@ -23,12 +23,22 @@ from pathlib import Path
 
 import pytest
 
-from emotion_lib.config import TRIAL_NAMES
-from tests.pipeline_utils import changed_stages, commit_all, dvc, env, make_tiny_repo, read_json, run, set_params
+from emotion_lib.config import load_config
+from tests.pipeline_utils import (
+    REPO_ROOT,
+    changed_stages,
+    commit_all,
+    dvc,
+    env,
+    make_tiny_repo,
+    read_json,
+    run,
+    set_params,
+)
 
 pytestmark = pytest.mark.slow
 
-TRIALS = list(TRIAL_NAMES)
+TRIALS = list(load_config(REPO_ROOT / "params.yaml").trials)
 
 
 def ran_stages(output: str) -> set[str]:
@@ -79,7 +89,7 @@ def read_json_text(text: str) -> dict:
 # One stage of every kind of randomness: synthesis, split and undersampling, a trial with seeded augmentation,
 # the BatchNorm recipe (full split, cosine schedule) and its test-time-flip evaluation, and the summary (it shows the
 # training times, so it reruns after any training). The other trials share these code paths.
-FORCED = ["synthesize", "prepare", "train@augmentation", "train@vgg_bn", "evaluate@vgg_bn", "summary"]
+FORCED = ["synthesize", "prepare", "train-augmentation", "train-vgg_bn", "evaluate-vgg_bn", "summary"]
 
 
 def experiments(repo: Path) -> dict[str, dict]:
@@ -121,9 +131,9 @@ class TestBuiltPipeline:
     @pytest.mark.parametrize(
         ("module", "importers"),
         [
-            ("emotion_lib/trials.py", {f"train@{t}" for t in TRIALS}),
-            ("emotion_lib/models.py", {"weights"} | {f"train@{t}" for t in TRIALS} | {f"evaluate@{t}" for t in TRIALS}),
-            ("emotion_lib/evaluation.py", {f"evaluate@{t}" for t in TRIALS}),
+            ("emotion_lib/trials.py", {f"train-{t}" for t in TRIALS}),
+            ("emotion_lib/models.py", {"weights"} | {f"train-{t}" for t in TRIALS} | {f"evaluate-{t}" for t in TRIALS}),
+            ("emotion_lib/evaluation.py", {f"evaluate-{t}" for t in TRIALS}),
         ],
     )
     def test_editing_a_module_reruns_exactly_the_stages_that_import_it(self, repo, module, importers):
@@ -136,12 +146,12 @@ class TestBuiltPipeline:
         # consumes their outputs: vgg16_finetune (its dvc.yaml dep is models/vgg16_features.keras), the
         # evaluations and the summary, as the real rerun in the next test shows for one trial.
         set_params(repo / "params.yaml", {"model.dropout": 0.3})
-        assert changed_stages(repo) == {"train@dropout", "train@l2", "train@vgg16_features"}
+        assert changed_stages(repo) == {"train-dropout", "train-l2", "train-vgg16_features"}
 
     def test_one_trial_change_shows_in_metrics_diff_for_that_trial_only(self, repo):
         set_params(repo / "params.yaml", {"trials.l2.learning_rate": 0.01})
         result = dvc("repro", cwd=repo)
-        assert ran_stages(result.stdout) == {"train@l2", "evaluate@l2", "summary"}
+        assert ran_stages(result.stdout) == {"train-l2", "evaluate-l2", "summary"}
         diff = read_json_text(dvc("metrics", "diff", "--json", cwd=repo).stdout)
         changed = {path for path, metrics in diff.items()
                    if any(v.get("diff") not in (0, None) for v in metrics.values())}
@@ -161,6 +171,35 @@ class TestBuiltPipeline:
         assert "metrics/l2.json" in cloned
         assert not set(cloned) & others
 
+    def test_a_new_trial_is_one_params_entry_then_one_command(self, repo):
+        """The "Add a trial" page, as a researcher follows it: one entry under trials (and, for test-time views,
+        one under evaluate), `python -m emotion_lib.pipeline`, `dvc repro`: the trial trains, evaluates, joins the
+        summary and the plots; an experiment on one of its keys reruns exactly its stages."""
+        import yaml
+
+        params = yaml.safe_load((repo / "params.yaml").read_text())
+        params["trials"]["vgg_bn_small"] = {"backbone": "vgg_bn", "epochs": 1, "widths": [4], "dense_units": 8,
+                                            "train_split": "full", "augmentation": True, "shift": 0.1}
+        params["evaluate"]["vgg_bn_small"] = {"test_time_flip": True}
+        (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+        written = run([sys.executable, "-m", "emotion_lib.pipeline"], cwd=repo)
+        assert "9 trials" in written.stdout and "next: dvc repro" in written.stdout
+        assert ran_stages(dvc("repro", cwd=repo).stdout) == {"train-vgg_bn_small", "evaluate-vgg_bn_small", "summary"}
+        metrics = read_json(repo / "metrics/vgg_bn_small.json")
+        assert metrics["test_time_flip"] is True and metrics["backbone"] == "vgg_bn"
+        summary = read_json(repo / "metrics/summary.json")
+        assert summary["trial_order"][-1] == "vgg_bn_small"
+        assert summary["trials"]["vgg_bn_small"]["accuracy"] == metrics["accuracy"]
+        assert "| vgg_bn_small |" in (repo / "metrics/summary.md").read_text()
+        dvc("plots", "show", cwd=repo)
+        html = (repo / "dvc_plots/index.html").read_text()
+        for plot in ("learning_curves/vgg_bn_small/loss", "plots/vgg_bn_small/confusion.csv",
+                     "plots/vgg_bn_small/roc.csv"):
+            assert plot in html, plot
+        commit_all(repo, "a new trial")
+        result = dvc("exp", "run", "-S", "trials.vgg_bn_small.learning_rate=0.01", cwd=repo)
+        assert ran_stages(result.stdout) == {"train-vgg_bn_small", "evaluate-vgg_bn_small", "summary"}
+
     def test_forced_rerun_gives_byte_identical_outputs(self, repo):
         # Every metrics file DVC tracks, the plot data beside them, and the models and arrays of the forced stages;
         # timing.json holds wall-clock times on purpose.
@@ -174,7 +213,7 @@ class TestBuiltPipeline:
         assert ran_stages(result.stdout) == set(FORCED)
         for path, content in before.items():
             assert path.read_bytes() == content, f"{path.relative_to(repo)} changed on a forced rerun"
-        # Byte-identical models (emotion_lib.models.save_model) leave evaluate@augmentation, which was not forced,
+        # Byte-identical models (emotion_lib.models.save_model) leave evaluate-augmentation, which was not forced,
         # up to date: a forced retraining reruns nothing downstream.
         assert changed_stages(repo) == set()
 
@@ -206,7 +245,7 @@ class TestPreparedPipeline:
     def test_sigkill_mid_training_leaves_no_output_and_the_next_repro_recovers(self, prepared):
         import yaml
 
-        repo, stage = prepared, "train@augmentation"
+        repo, stage = prepared, "train-augmentation"
         dvc("repro", stage, cwd=repo)
         commit_all(repo, "augmentation trained")
         outputs = [repo / "models/augmentation.keras", repo / "metrics/train/augmentation/metrics.json"]
@@ -253,7 +292,7 @@ class TestPreparedPipeline:
         dvc("push", cwd=repo)  # the prepared data the experiments start from
 
         rates = [0.002, 0.003]
-        dvc("exp", "run", "--queue", "evaluate@early_stopping",
+        dvc("exp", "run", "--queue", "evaluate-early_stopping",
             "-S", f"trials.early_stopping.learning_rate={','.join(map(str, rates))}", cwd=repo)
         dvc("queue", "start", "--jobs", "2", cwd=repo)
         deadline = time.monotonic() + 900
@@ -282,8 +321,8 @@ class TestPreparedPipeline:
         name = next(iter(runs))
         dvc("exp", "branch", name, "swept", cwd=clone)
         run(["git", "checkout", "-q", "swept"], cwd=clone)
-        dvc("checkout", "--with-deps", "evaluate@early_stopping", cwd=clone)
+        dvc("checkout", "--with-deps", "evaluate-early_stopping", cwd=clone)
         assert (clone / "models" / "early_stopping.keras").is_file()
-        assert changed_stages(clone, "--with-deps", "evaluate@early_stopping") == set()
+        assert changed_stages(clone, "--with-deps", "evaluate-early_stopping") == set()
         metrics = runs[name]["metrics"]["metrics/early_stopping.json"]
         assert read_json(clone / "metrics" / "early_stopping.json") == metrics

@@ -32,10 +32,11 @@ MODEL_SIZE = 32
 def make_model(path: Path, num_classes: int = 7, softmax: bool = True) -> Path:
     import keras
 
+    from emotion_lib.architecture import ScratchSpec
     from emotion_lib.models import build_model
 
-    model = build_model(backbone="scratch", num_classes=num_classes, image_size=MODEL_SIZE, channels=1,
-                        padding="same", seed=3)
+    model = build_model(ScratchSpec(image_size=MODEL_SIZE, channels=1, padding="same"), num_classes=num_classes,
+                        seed=3)
     classifier = model.get_layer("classifier")
     kernel, bias = classifier.get_weights()
     # Untrained softmax outputs are all close to 1/7; sharpen them so a wrong input path would show.

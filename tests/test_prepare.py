@@ -17,6 +17,7 @@ from PIL import Image
 
 from emotion_lib import EMOTIONS
 from emotion_lib import prepare as prep
+from emotion_lib.config import DataConfig
 from emotion_lib.errors import UserError
 from emotion_lib.prepare import CSV_LABELS, prepare_dataset
 
@@ -50,16 +51,19 @@ def _make_folder(root: Path, n_train: int | dict[str, int] = N_TRAIN, n_test: in
     return root
 
 
-def _run(tmp_path: Path, **overrides) -> dict:
-    """Run prepare with defaults aimed at the folder fixture; outputs go under tmp_path/out."""
-    kwargs = dict(
-        source="folder", raw_dir=tmp_path / "raw", csv_path=tmp_path / "raw" / "fer2013.csv", emotions=EMOTIONS,
-        extensions=["png", ".JPG", "jpeg"], image_size=48, val_fraction=0.34, undersample=False,
-        samples_per_class=None, seed=7, out_dir=tmp_path / "out" / "prepared",
-        metrics_path=tmp_path / "out" / "metrics" / "prepare.json", plots_dir=tmp_path / "out" / "plots",
-    )
-    kwargs.update(overrides)
-    return prepare_dataset(**kwargs)
+def _run(tmp_path: Path, *, seed: int = 7, out_dir: Path | None = None, metrics_path: Path | None = None,
+         plots_dir: Path | None = None, csv_path: Path | None = None, workers: int | None = None, **data) -> dict:
+    """Run prepare with a data config aimed at the folder fixture (``data`` sets its fields); outputs go under
+    tmp_path/out.  The config is validated as params.yaml's would be."""
+    raw_dir = tmp_path / "raw" if csv_path is None else csv_path.parent
+    fields = dict(source="folder", raw_dir=str(raw_dir), csv_file="fer2013.csv" if csv_path is None else csv_path.name,
+                  emotions=tuple(EMOTIONS), extensions=("png", ".JPG", "jpeg"), image_size=48, val_fraction=0.34,
+                  undersample=False, samples_per_class=None)
+    config = DataConfig(**{**fields, **data})
+    config.validate()
+    return prepare_dataset(config, seed=seed, out_dir=out_dir or tmp_path / "out" / "prepared",
+                           metrics_path=metrics_path or tmp_path / "out" / "metrics" / "prepare.json",
+                           plots_dir=plots_dir or tmp_path / "out" / "plots", workers=workers)
 
 
 def _manifest(tmp_path: Path) -> list[dict[str, str]]:
@@ -403,9 +407,9 @@ def test_bad_layout(tmp_path: Path, case: str, pattern: str) -> None:
         ({"val_fraction": 0.0}, "data.val_fraction"),
         ({"val_fraction": 1.0}, "data.val_fraction"),
         ({"val_fraction": -0.2}, "data.val_fraction"),
-        ({"extensions": []}, "data.extensions"),
-        ({"emotions": []}, "data.emotions"),
-        ({"emotions": ["angry", "contempt"]}, "data.emotions"),
+        ({"extensions": ()}, "data.extensions"),
+        ({"emotions": ()}, "data.emotions"),
+        ({"emotions": ("angry", "contempt")}, "data.emotions"),
         ({"samples_per_class": 0, "undersample": True}, "data.samples_per_class"),
         ({"source": "csv"}, "data.csv_file"),  # The CSV does not exist.
     ],

@@ -24,6 +24,7 @@ import numpy as np
 import pytest
 
 from emotion_lib import EMOTIONS
+from emotion_lib.architecture import ScratchSpec
 from emotion_lib.inputs import make_dataset
 from emotion_lib.models import build_model
 from emotion_lib.synthetic import render_face
@@ -47,8 +48,8 @@ def low_contrast_faces() -> tuple[np.ndarray, np.ndarray]:
 def training_losses(images: np.ndarray, labels: np.ndarray, initializer: str, input_scaling: str) -> list[float]:
     """Per-epoch training loss of the baseline at the default 80x80x1 valid-padding input, Adam 1e-3, batch 32."""
     set_global_determinism(42)
-    model = build_model(backbone="scratch", num_classes=len(EMOTIONS), image_size=80, channels=1,
-                        initializer=initializer, input_scaling=input_scaling, seed=42)
+    model = build_model(ScratchSpec(image_size=80, channels=1, initializer=initializer, input_scaling=input_scaling),
+                        num_classes=len(EMOTIONS), seed=42)
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy")
     dataset = make_dataset(images, labels, image_size=80, channels=1, batch_size=32, shuffle=True, seed=42)
     # The dataset shuffles itself (seeded), as in training; Keras' own shuffle flag does not apply to tf.data.

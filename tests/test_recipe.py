@@ -26,7 +26,7 @@ from emotion_lib.models import SmoothedSparseCrossentropy, build_model, load_mod
 from emotion_lib.precision import cpu_flags, dtype_policy, onednn_enabled, resolve_precision
 from emotion_lib.training import make_optimizer, train_trial
 from emotion_lib.trials import run_trial
-from tests.pipeline_utils import DELETE, edited
+from tests.pipeline_utils import edited
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 X86 = platform.machine().lower() in ("x86_64", "amd64")
@@ -64,8 +64,9 @@ def test_vgg_bn_reads_its_own_batch_and_class_weight_never_the_seed_model_keys(r
 @pytest.mark.parametrize(
     ("key", "value", "expected"),
     [
-        ("trials.baseline.widths", [8, 16], "trials.baseline.widths"),
-        ("trials.baseline.batch_size", 64, "trials.baseline.batch_size"),
+        # A key of another backbone is unknown to this one, with the keys it does know.
+        ("trials.baseline.widths", [8, 16], "trials.baseline.widths: unknown key; known keys in trials.baseline"),
+        ("trials.baseline.batch_size", 0, "trials.baseline.batch_size"),
         ("trials.vgg_bn.widths", [], "trials.vgg_bn.widths"),
         ("trials.vgg_bn.image_size", 8, "trials.vgg_bn.image_size"),
         ("trials.vgg_bn.optimizer", "rmsprop", "trials.vgg_bn.optimizer"),
@@ -74,17 +75,17 @@ def test_vgg_bn_reads_its_own_batch_and_class_weight_never_the_seed_model_keys(r
         ("trials.vgg_bn.label_smoothing", 1.0, "trials.vgg_bn.label_smoothing"),
         ("trials.vgg_bn.train_split", "all", "trials.vgg_bn.train_split"),
         ("trials.vgg_bn.erasing", 1.5, "trials.vgg_bn.erasing"),
-        ("trials.vgg_bn.class_weight", DELETE, "trials.vgg_bn.class_weight"),
+        ("trials.vgg_bn.class_weight", "inverse", "trials.vgg_bn.class_weight"),
         ("trials.augmentation.weight_decay", 0.01, "trials.augmentation.weight_decay"),
         ("train.precision", "float16", "train.precision"),
-        ("evaluate.test_time_flip.vgg_bn", "yes", "evaluate.test_time_flip.vgg_bn"),
-        ("evaluate.test_time_flip.vgg_nb", True, "evaluate.test_time_flip.vgg_nb"),
-        ("evaluate.test_time_shift.vgg_bn", 13, "evaluate.test_time_shift.vgg_bn"),
-        ("evaluate.test_time_shift.vgg_bn", -1, "evaluate.test_time_shift.vgg_bn"),
-        ("evaluate.test_time_shift.vgg_bn", 2.5, "evaluate.test_time_shift.vgg_bn"),
-        ("evaluate.test_time_shift.vgg_bn", True, "evaluate.test_time_shift.vgg_bn"),
-        ("evaluate.test_time_shift.vgg_nb", 3, "evaluate.test_time_shift.vgg_nb"),
-        ("evaluate.test_time_shift", 3, "evaluate.test_time_shift"),
+        ("evaluate.vgg_bn.test_time_flip", "yes", "evaluate.vgg_bn.test_time_flip"),
+        ("evaluate.vgg_bn.test_time_shift", 13, "evaluate.vgg_bn.test_time_shift"),
+        ("evaluate.vgg_bn.test_time_shift", -1, "evaluate.vgg_bn.test_time_shift"),
+        ("evaluate.vgg_bn.test_time_shift", 2.5, "evaluate.vgg_bn.test_time_shift"),
+        ("evaluate.vgg_bn.test_time_shift", True, "evaluate.vgg_bn.test_time_shift"),
+        ("evaluate.vgg_bn.test_time_shfit", 3, "evaluate.vgg_bn.test_time_shfit: unknown key; did you mean"),
+        ("evaluate.vgg_nb", {"test_time_shift": 3}, "evaluate.vgg_nb: unknown trial; did you mean 'vgg_bn'"),
+        ("evaluate.vgg_bn", 3, "evaluate.vgg_bn: expected a mapping"),
     ],
 )
 def test_bad_recipe_values_name_the_key(real_params, key, value, expected):
@@ -101,21 +102,25 @@ def test_a_schedule_and_reduce_lr_are_refused_together(real_params):
 def test_test_time_views_are_read_per_trial(real_params):
     config = config_from_dict(real_params)
     assert config.test_time_flip("vgg_bn") is True and config.test_time_flip("baseline") is False
-    assert stage_param_keys(config, "evaluate", "vgg_bn") == ["evaluate.test_time_flip.vgg_bn",
-                                                              "evaluate.test_time_shift.vgg_bn"]
-    flipped = config_from_dict(edited(real_params, {"evaluate.test_time_flip.vgg_bn": False,
-                                                    "evaluate.test_time_shift.vgg_bn": 2}))
+    assert stage_param_keys(config, "evaluate", "vgg_bn") == ["evaluate.vgg_bn"]
+    # A trial without an entry is scored in one pass and its evaluation reads no params key.
+    assert "baseline" not in real_params["evaluate"] and stage_param_keys(config, "evaluate", "baseline") == []
+    flipped = config_from_dict(edited(real_params, {"evaluate.vgg_bn.test_time_flip": False,
+                                                    "evaluate.vgg_bn.test_time_shift": 2}))
     assert flipped.test_time_flip("vgg_bn") is False
     assert flipped.test_time_shift("vgg_bn") == 2
-    assert flipped.test_time_shift("baseline") == real_params["evaluate"]["test_time_shift"]["baseline"]
+    shift_only = config_from_dict(edited(real_params, {"evaluate.vgg_bn": {"test_time_shift": 1}}))
+    assert shift_only.views("vgg_bn").test_time_flip is False and shift_only.test_time_shift("vgg_bn") == 1
+    assert flipped.test_time_shift("baseline") == 0
 
 
 # --- model ---------------------------------------------------------------------------------------------------------
 
 
 def test_vgg_bn_model_has_the_documented_layers():
-    run = tiny_vgg_bn_run(architecture=dataclasses.replace(tiny_vgg_bn_run().architecture, erasing=0.5))
-    model = build_model(**dataclasses.asdict(run.architecture), num_classes=7, seed=0)
+    spec = tiny_vgg_bn_run().model
+    spec = dataclasses.replace(spec, augmentation=dataclasses.replace(spec.augmentation, erasing=0.5))
+    model = build_model(spec, num_classes=7, seed=0)
     names = [layer.name for layer in model.layers]
     assert names[1:6] == ["augment_flip", "augment_shift", "augment_rotation", "augment_zoom", "augment_erasing"]
     assert model.input_shape == (None, 48, 48, 1)
@@ -124,13 +129,12 @@ def test_vgg_bn_model_has_the_documented_layers():
     assert not any(conv.use_bias for conv in convs)
     bns = [layer.name for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
     assert bns == ["block1_bn1", "block1_bn2", "block2_bn1", "block2_bn2", "dense_bn"]
-    assert model.get_layer("head_dropout").rate == pytest.approx(run.architecture.head_dropout_rate)
+    assert model.get_layer("head_dropout").rate == pytest.approx(spec.dropout)
     assert model.get_layer("block2_pool").output.shape[1:3] == (12, 12)
 
 
 def test_augmentation_changes_training_images_only():
-    spec = tiny_vgg_bn_run().architecture
-    model = build_model(**dataclasses.asdict(spec), num_classes=7, seed=0)
+    model = build_model(tiny_vgg_bn_run().model, num_classes=7, seed=0)
     augment = keras.Model(model.input, model.get_layer("augment_zoom").output)
     images = np.random.default_rng(0).integers(0, 256, (4, 48, 48, 1)).astype("float32")
     assert np.array_equal(augment(images, training=False), images)
@@ -141,8 +145,9 @@ def test_augmentation_changes_training_images_only():
 def test_erasing_erases_that_fraction_of_the_images(erasing):
     # Keras' RandomErasing reads a single float p as "a probability drawn from [0, p]", which erases p / 2 of the
     # images; the param means the fraction itself.
-    spec = dataclasses.replace(tiny_vgg_bn_run().architecture, erasing=erasing)
-    model = build_model(**dataclasses.asdict(spec), num_classes=7, seed=0)
+    spec = tiny_vgg_bn_run().model
+    spec = dataclasses.replace(spec, augmentation=dataclasses.replace(spec.augmentation, erasing=erasing))
+    model = build_model(spec, num_classes=7, seed=0)
     erase = keras.Sequential([model.get_layer("augment_erasing")])
     images = np.full((4000, 48, 48, 1), 128.0, "float32")
     erased = np.any(keras.ops.convert_to_numpy(erase(images, training=True)) != images, axis=(1, 2, 3))
@@ -152,7 +157,7 @@ def test_erasing_erases_that_fraction_of_the_images(erasing):
 
 def test_classifier_stays_float32_under_mixed_precision():
     with dtype_policy("mixed_bfloat16"):
-        model = build_model(**dataclasses.asdict(tiny_vgg_bn_run().architecture), num_classes=7, seed=0)
+        model = build_model(tiny_vgg_bn_run().model, num_classes=7, seed=0)
         assert model.get_layer("block1_conv1").compute_dtype == "bfloat16"
         assert model.get_layer("classifier").compute_dtype == "float32"
     assert keras.config.dtype_policy().name == "float32"
@@ -222,7 +227,7 @@ def test_cosine_schedule_warms_up_then_decays_to_zero():
 
 def test_weight_decay_skips_batchnorm_and_biases():
     run = tiny_vgg_bn_run()
-    model = build_model(**dataclasses.asdict(run.architecture), num_classes=7, seed=0)
+    model = build_model(run.model, num_classes=7, seed=0)
     optimizer = make_optimizer(run, steps_per_epoch=10)
     optimizer.build(model.trainable_variables)
     decayed = {v.path for v in model.trainable_variables if optimizer._use_weight_decay(v)}
@@ -304,7 +309,7 @@ def test_class_weights_reach_fit(tmp_path, monkeypatch):
 
     monkeypatch.setattr(keras.Model, "fit", spy)
     run = tiny_vgg_bn_run(epochs=1, warmup_epochs=0, class_weight="balanced")
-    model = build_model(**dataclasses.asdict(run.architecture), num_classes=7, seed=0)
+    model = build_model(run.model, num_classes=7, seed=0)
     train_trial(model, run, data_dir=data_dir, model_path=tmp_path / "m.keras", live_dir=tmp_path / "live")
     # 50 images, 7 classes: happy (20) gets 50 / (7 * 20), the others 50 / (7 * 5).
     assert seen["class_weight"][3] == pytest.approx(50 / 140) and seen["class_weight"][0] == pytest.approx(50 / 35)
@@ -313,4 +318,4 @@ def test_class_weights_reach_fit(tmp_path, monkeypatch):
 def test_params_yaml_recipe_is_valid():
     config = load_config(REPO_ROOT / "params.yaml")
     run = config.trial_run("vgg_bn")
-    assert run.train_split == "full" and run.architecture.image_size == 48 and run.architecture.channels == 1
+    assert run.train_split == "full" and run.model.image_size == 48 and run.model.channels == 1

@@ -105,15 +105,15 @@ CASES = [
      ["vgg16_features.keras", "dvc repro"], ["models/vgg16_finetune.keras"]),
     ("too-small-input", ["stages.train", "baseline"], _set("model.image_size", 40), _prepared_data,
      ["model.image_size", "model.padding"], ["models/baseline.keras"]),
-    ("evaluate-without-model", ["stages.evaluate", "baseline"], None, _prepared_data, ["train@baseline"],
+    ("evaluate-without-model", ["stages.evaluate", "baseline"], None, _prepared_data, ["train-baseline"],
      ["metrics/baseline.json", "plots/baseline"]),
     ("summary-without-metrics", ["stages.summary"], None, None, ["metrics/", "dvc repro"],
      ["metrics/summary.json", "metrics/summary.md"]),
     ("negative-seed", ["stages.synthesize"], _set("seed", -5), None, ["seed: got -5"], ["data/raw/synthetic"]),
     ("evaluate-corrupt-training-summary", ["stages.evaluate", "baseline"], None, _training_summary("{bad"),
-     ["metrics/train/baseline/metrics.json", "not valid JSON", "train@baseline"], ["metrics/baseline.json"]),
+     ["metrics/train/baseline/metrics.json", "not valid JSON", "train-baseline"], ["metrics/baseline.json"]),
     ("evaluate-truncated-model", ["stages.evaluate", "baseline"], None, _training_summary("{}", b"PK\x03\x04cut"),
-     ["models/baseline.keras", "not a Keras model file", "train@baseline"], ["metrics/baseline.json"]),
+     ["models/baseline.keras", "not a Keras model file", "train-baseline"], ["metrics/baseline.json"]),
     ("missing-argument", ["stages.evaluate"], None, None, ["trial", "--help"], ["metrics"]),
 ]
 

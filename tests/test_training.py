@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 from emotion_lib import EMOTIONS, pretrained
+from emotion_lib.architecture import Augmentation, ScratchSpec, VGG16Spec
 from emotion_lib.config import ReduceLRConfig, TrialRun
 from emotion_lib.errors import UserError
 from emotion_lib.inputs import load_split, make_dataset
@@ -39,7 +40,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 def tiny_run(name: str = "trial", *, reduce_lr: bool = True, **overrides) -> TrialRun:
     """A shrunk TrialRun: 2 epochs of batch 8, early stopping (patience 1) and ReduceLROnPlateau on."""
     fields = dict(name=name, backbone="scratch", seed=0, epochs=2, learning_rate=1e-3, early_stopping_patience=1,
-                  batch_size=8, class_weight="none", architecture=None,
+                  batch_size=8, class_weight="none", model=None,
                   reduce_lr=ReduceLRConfig(enabled=reduce_lr, factor=0.2, patience=1, min_delta=1e-4))
     return TrialRun(**{**fields, **overrides})
 
@@ -72,31 +73,14 @@ def data_dir(tmp_path_factory) -> Path:
 
 
 def small_scratch_model(seed: int = 0) -> keras.Model:
-    return build_model(
-        backbone="scratch",
-        num_classes=len(EMOTIONS),
-        image_size=32,
-        channels=1,
-        padding="same",
-        augmentation=True,
-        block_dropout_rate=0.2,
-        flatten_dropout_rate=0.2,
-        dense_units=16,
-        l2=0.01,
-        seed=seed,
-    )
+    spec = ScratchSpec(image_size=32, channels=1, padding="same", augmentation=Augmentation(enabled=True),
+                       block_dropout=0.2, flatten_dropout=0.2, dense_units=16, l2=0.01)
+    return build_model(spec, num_classes=len(EMOTIONS), seed=seed)
 
 
 def small_vgg16_model(*, augmentation: bool = False) -> keras.Model:
-    return build_model(
-        backbone="vgg16",
-        num_classes=len(EMOTIONS),
-        image_size=32,
-        channels=3,
-        augmentation=augmentation,
-        dense_units=16,
-        head_dropout_rate=0.5,
-    )
+    spec = VGG16Spec(image_size=32, dense_units=16, head_dropout=0.5, augmentation=Augmentation(enabled=augmentation))
+    return build_model(spec, num_classes=len(EMOTIONS))
 
 
 def without_object_ids(config):
@@ -185,7 +169,7 @@ def write_misleading_data(data_dir: Path) -> Path:
 
 
 def fast_model() -> keras.Model:
-    return build_model(backbone="scratch", num_classes=len(EMOTIONS), image_size=16, channels=1, padding="same")
+    return build_model(ScratchSpec(image_size=16, channels=1, padding="same"), num_classes=len(EMOTIONS))
 
 
 @pytest.mark.parametrize("monitor", ["val_loss", "val_accuracy"])
@@ -236,7 +220,7 @@ def test_failed_training_leaves_no_outputs(data_dir, tmp_path, monkeypatch):
 
 def test_train_trial_checks_meta_against_model(tmp_path):
     data = write_tiny_data(tmp_path / "data")
-    model = build_model(backbone="scratch", num_classes=5, image_size=16, channels=1, padding="same")
+    model = build_model(ScratchSpec(image_size=16, channels=1, padding="same"), num_classes=5)
     with pytest.raises(UserError, match=r"meta.json lists 7 emotions \(angry, .*5 outputs.*rerun `dvc repro`"):
         train_trial(model, tiny_run(), data_dir=data, model_path=tmp_path / "m.keras", live_dir=tmp_path / "live")
 
@@ -435,12 +419,12 @@ import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 sys.path.insert(0, sys.argv[1])
-from emotion_lib.config import ArchitectureSpec
+from emotion_lib.architecture import ScratchSpec
 from emotion_lib.trials import run_trial
 from tests.test_training import tiny_run
 out = Path(sys.argv[3])
-architecture = ArchitectureSpec(backbone="scratch", image_size=16, channels=1, padding="same")
-run = tiny_run("distributed", distribute=sys.argv[4], architecture=architecture, epochs=2)
+spec = ScratchSpec(image_size=16, channels=1, padding="same")
+run = tiny_run("distributed", distribute=sys.argv[4], model=spec, epochs=2)
 run_trial(run, data_dir=Path(sys.argv[2]), model_path=out / "model.keras", live_dir=out / "live")
 """
 

@@ -32,7 +32,7 @@ def test_vgg_bn_beats_every_seed_trial_on_the_default_data():
     # The flip-averaged evaluation carries its single pass too (emotion_lib.evaluation.evaluate_model), and the
     # shifted views' the flip pair's alone.
     assert {"accuracy_without_flip", "macro_f1_without_flip"} <= set(metrics)
-    shift = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())["evaluate"]["test_time_shift"]["vgg_bn"]
+    shift = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())["evaluate"]["vgg_bn"]["test_time_shift"]
     assert metrics["test_time_shift"] == shift > 0
     assert {"accuracy_without_shift", "macro_f1_without_shift"} <= set(metrics)
     train = json.loads((REPO_ROOT / "metrics/train/vgg_bn/metrics.json").read_text())

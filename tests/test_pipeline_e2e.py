@@ -193,11 +193,12 @@ class TestBuiltPipeline:
         assert "| vgg_bn_small |" in (repo / "metrics/summary.md").read_text()
         dvc("plots", "show", cwd=repo)
         html = (repo / "dvc_plots/index.html").read_text()
-        for plot in ("learning_curves/vgg_bn_small/loss", "plots/vgg_bn_small/confusion.csv",
-                     "plots/vgg_bn_small/roc.csv"):
+        # DVC's page names each plot by its id with / and . as _.
+        for plot in ("learning_curves_vgg_bn_small_loss", "learning_curves_vgg_bn_small_accuracy",
+                     "plots_vgg_bn_small_confusion_csv", "plots_vgg_bn_small_roc_csv"):
             assert plot in html, plot
         commit_all(repo, "a new trial")
-        result = dvc("exp", "run", "-S", "trials.vgg_bn_small.learning_rate=0.01", cwd=repo)
+        result = dvc("exp", "run", "-S", "trials.vgg_bn_small.epochs=2", cwd=repo)
         assert ran_stages(result.stdout) == {"train-vgg_bn_small", "evaluate-vgg_bn_small", "summary"}
 
     def test_forced_rerun_gives_byte_identical_outputs(self, repo):

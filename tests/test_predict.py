@@ -140,7 +140,7 @@ def test_test_time_flip_follows_the_trials_evaluation_unless_told():
     settings = predict.project_settings()  # the real params: only vgg_bn is evaluated with test-time flip
     assert settings.test_time_flip["vgg_bn"] and not settings.test_time_flip["baseline"]
     assert predict.use_test_time_flip(None, Path("models/vgg_bn.keras"), settings) == (
-        True, "evaluate.test_time_flip.vgg_bn")
+        True, "evaluate.vgg_bn.test_time_flip")
     assert predict.use_test_time_flip(None, Path("models/baseline.keras"), settings)[0] is False
     assert predict.use_test_time_flip(None, Path("elsewhere/tiny.keras"), settings)[0] is False
     assert predict.use_test_time_flip(False, Path("models/vgg_bn.keras"), settings) == (False, "--no-test-time-flip")
@@ -148,7 +148,7 @@ def test_test_time_flip_follows_the_trials_evaluation_unless_told():
     shift = settings.test_time_shift["vgg_bn"]
     assert shift > 0 and settings.test_time_shift["baseline"] == 0
     assert predict.use_test_time_shift(None, Path("models/vgg_bn.keras"), settings) == (
-        shift, "evaluate.test_time_shift.vgg_bn")
+        shift, "evaluate.vgg_bn.test_time_shift")
     assert predict.use_test_time_shift(None, Path("elsewhere/tiny.keras"), settings)[0] == 0
     assert predict.use_test_time_shift(0, Path("models/vgg_bn.keras"), settings) == (0, "--test-time-shift")
 

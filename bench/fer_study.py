@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.machine import cpu_description  # noqa: E402
 from bench.repro_time import timed_repro  # noqa: E402
-from emotion_lib.summary import SEED_REPORTED_ACCURACY  # noqa: E402
+from emotion_lib.summary import ORIGINAL_ACCURACY  # noqa: E402
 from tests.pipeline_utils import make_tiny_repo, set_params  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -72,7 +72,7 @@ def main() -> None:
         train = json.loads((repo / "metrics" / "train" / trial / "metrics.json").read_text())
         losses = " ".join(f"{loss:.4f}" for loss in first_losses(repo, trial))
         print(f"{trial:16s} {metrics['accuracy']:8.4f} {metrics['macro_avg']['f1']:8.4f} "
-              f"{SEED_REPORTED_ACCURACY.get(trial, math.nan):8.4f} {train['epochs_run']:6d}  {losses:24s} "
+              f"{ORIGINAL_ACCURACY.get(trial, math.nan):8.4f} {train['epochs_run']:6d}  {losses:24s} "
               f"{seconds.get(f'train-{trial}', math.nan):7.0f}"
               + ("   (random VGG16 backbone)" if train.get("backbone_source") == "random" else ""))
     print(f"ln 7 = {math.log(7):.4f} (a network predicting the uniform distribution)")

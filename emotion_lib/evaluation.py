@@ -16,6 +16,9 @@ prepared 48x48 grayscale test images through a saved Keras model and writes
   for DVC's ``confusion`` templates;
 * ``<plots_dir>/roc.csv`` - long-format one-vs-rest ROC points
   (``emotion,fpr,tpr``) for the ``dvc_plots_template/roc.json`` template;
+* ``<plots_dir>/calibration.csv`` - the reliability curve (per confidence bin: mean confidence, accuracy,
+  images), and ``<plots_dir>/reliability.png`` with the temperature-scaled curve beside it (see
+  :mod:`emotion_lib.calibration`: ``ece``, ``temperature`` fitted on the validation split, ``ece_calibrated``);
 * ``<plots_dir>/confusion.png`` and ``<plots_dir>/roc.png`` - static figures.
 
 ``compute_metrics`` and ``classification_report_text`` are pure functions of
@@ -41,7 +44,7 @@ from sklearn.metrics import (
     roc_curve,
 )
 
-from emotion_lib import plotting
+from emotion_lib import calibration, plotting
 from emotion_lib.atomic import write_json, write_text
 from emotion_lib.errors import UserError
 from emotion_lib.losses import sparse_categorical_crossentropy
@@ -124,7 +127,7 @@ def compute_metrics(
 ) -> dict:
     """Compute the evaluation metrics of one trial from labels and predicted class probabilities.
 
-    Returns a JSON-ready dict with ``accuracy``, ``loss`` (omitted when
+    Returns a JSON-ready dict with ``accuracy``, ``balanced_accuracy``, ``loss`` (omitted when
     ``None``), ``macro_avg`` and ``weighted_avg`` (``precision``, ``recall``,
     ``f1``), ``per_class.<emotion>`` (``precision``, ``recall``, ``f1``,
     ``support``, ``auc``), ``macro_auc`` and ``test_size``.  Floats are
@@ -167,6 +170,10 @@ def compute_metrics(
 
     metrics: dict[str, Any] = {
         "accuracy": accuracy_score(y, y_pred),
+        # The mean of the per-class recalls: what accuracy would be on a test set with every class equally
+        # frequent, so it compares with the original study's figures, measured on near-balanced test images.
+        # (scikit-learn's balanced_accuracy_score, without its warning for a class absent from the labels).
+        "balanced_accuracy": float(np.mean(recall[support > 0])) if support.any() else 0.0,
         **averages,
         "per_class": per_class,
         "macro_auc": float(np.mean(aucs)) if aucs else None,
@@ -209,14 +216,22 @@ def _load_test_set(data_dir: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Read ``test.npz`` and the emotion names of ``meta.json`` from the prepared data directory."""
     from emotion_lib.inputs import load_split, read_emotions
 
-    images, labels = load_split(data_dir, "test")
+    load_split(data_dir, "test")  # A missing split is named before the metadata beside it.
     emotions = read_emotions(data_dir)
+    return (*_load_split_checked(data_dir, "test", emotions), emotions)
+
+
+def _load_split_checked(data_dir: Path, split: str, emotions: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """One prepared split's images and labels, its labels checked against the emotions of ``meta.json``."""
+    from emotion_lib.inputs import load_split
+
+    images, labels = load_split(data_dir, split)
     if labels.min() < 0 or labels.max() >= len(emotions):
         raise UserError(
-            f"{data_dir / 'test.npz'}: labels outside 0..{len(emotions) - 1} for the emotions in "
+            f"{data_dir / f'{split}.npz'}: labels outside 0..{len(emotions) - 1} for the emotions in "
             f"{data_dir / 'meta.json'}"
         )
-    return images, labels, emotions
+    return images, labels
 
 
 def predict_probabilities(model: Any, images: np.ndarray, *, batch_size: int = 64, test_time_flip: bool = False,
@@ -322,6 +337,24 @@ def _title(trial: str, what: str, backbone: str | None) -> str:
     return f"{title}\nbackbone: {backbone}" if backbone else title
 
 
+def _write_calibration(plots_dir: Path, trial: str, backbone: str | None, y: np.ndarray, p: np.ndarray,
+                       scaled: np.ndarray, metrics: Mapping[str, Any]) -> None:
+    """``calibration.csv`` (the model's reliability curve, for DVC) and ``reliability.png`` (with the scaled one)."""
+    rows = calibration.reliability(y, p)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["bin", "confidence", "accuracy", "images"])
+    for row in rows:
+        writer.writerow([row["bin"], f"{row['confidence']:.6f}", f"{row['accuracy']:.6f}", row["count"]])
+    write_text(plots_dir / "calibration.csv", buffer.getvalue())
+    curves = {f"as trained (ECE {metrics['ece']:.3f})": calibration.top_label(y, p),
+              f"temperature {metrics['temperature']:.2f} (ECE {metrics['ece_calibrated']:.3f})":
+                  calibration.top_label(y, scaled)}
+    title = _title(trial, f"reliability, {calibration.N_BINS} bins (test split)", backbone)
+    plotting.save_png(plotting.reliability_diagram(curves, title=title, n_bins=calibration.N_BINS),
+                      plots_dir / "reliability.png")
+
+
 def write_evaluation_outputs(
     *,
     y_true: np.ndarray,
@@ -332,8 +365,12 @@ def write_evaluation_outputs(
     metrics_path: Path,
     plots_dir: Path,
     extra: Mapping[str, Any] | None = None,
+    temperature: float = 1.0,
 ) -> dict:
     """Compute the metrics and write the metrics JSON, text report, CSVs and PNGs for one trial.
+
+    ``temperature`` (fitted on the validation split by :func:`evaluate_model`) gives ``ece_calibrated``, the
+    calibration error of the temperature-scaled probabilities; the metrics themselves are the model's own.
 
     Split from :func:`evaluate_model` so that everything except the Keras
     forward pass can be exercised without TensorFlow.  Keys in ``extra``
@@ -341,6 +378,10 @@ def write_evaluation_outputs(
     copied into the metrics JSON; they may not shadow a computed metric.
     """
     metrics = compute_metrics(y_true=y_true, probabilities=probabilities, emotions=emotions, loss=loss)
+    scaled = calibration.apply_temperature(probabilities, temperature)
+    metrics.update(_round_floats({"ece": calibration.expected_calibration_error(y_true, probabilities),
+                                  "temperature": temperature,
+                                  "ece_calibrated": calibration.expected_calibration_error(y_true, scaled)}))
     extra = dict(extra or {})
     clashes = sorted(set(extra) & set(metrics))
     if clashes:
@@ -381,6 +422,8 @@ def write_evaluation_outputs(
         plotting.roc_curves(curves, title=_title(trial, f"one-vs-rest ROC (macro AUC {macro_text})", backbone)),
         plots_dir / "roc.png",
     )
+
+    _write_calibration(plots_dir, trial, backbone, y, p, scaled, metrics)
 
     # The metrics file goes last: DVC treats it as the stage's headline output, and a crash
     # while plotting must not leave fresh metrics beside stale plots.
@@ -431,6 +474,11 @@ def evaluate_model(
 
     probabilities, single_pass, unshifted = _predict_views(model, images, batch_size, test_time_flip, test_time_shift)
     loss = sparse_categorical_crossentropy(labels, probabilities)
+    # The temperature is fitted on the validation split, scored as the test split is (same views): never on test.
+    val_images, val_labels = _load_split_checked(data_dir, "val", emotions)
+    val_probabilities = predict_probabilities(model, val_images, batch_size=batch_size, test_time_flip=test_time_flip,
+                                              test_time_shift=test_time_shift)
+    temperature = calibration.fit_temperature(val_labels, val_probabilities)
     extra = {**(extra or {}), "test_time_flip": bool(test_time_flip), "test_time_shift": int(test_time_shift)}
     # The figures without each kind of extra view beside the averaged ones, so every run measures what they add.
     for suffix, fewer_views in (("without_flip", single_pass), ("without_shift", unshifted)):
@@ -446,6 +494,7 @@ def evaluate_model(
         metrics_path=Path(metrics_path),
         plots_dir=Path(plots_dir),
         extra=extra,
+        temperature=temperature,
     )
 
 

@@ -165,8 +165,12 @@ def _evaluate_stage(config: Config, name: str, root: Path) -> dict:
                                                                    "test split)"}},
                {f"{plots}/roc.csv": {**NOT_CACHED, "template": "dvc_plots_template/roc.json", "x": "fpr", "y": "tpr",
                                      "title": f"One-vs-rest ROC ({name}, test split)"}},
+               {f"{plots}/calibration.csv": {**NOT_CACHED, "template": "linear", "x": "confidence", "y": "accuracy",
+                                             "title": f"Reliability: accuracy per confidence bin ({name}, test "
+                                                      "split; calibrated: the diagonal)"}},
                {f"{plots}/confusion.png": NOT_CACHED},
-               {f"{plots}/roc.png": NOT_CACHED}])
+               {f"{plots}/roc.png": NOT_CACHED},
+               {f"{plots}/reliability.png": NOT_CACHED}])
 
 
 def _summary_stage(config: Config, root: Path) -> dict:

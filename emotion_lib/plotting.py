@@ -191,6 +191,34 @@ def roc_curves(
     return fig
 
 
+def reliability_diagram(
+    curves: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    *,
+    title: str,
+    n_bins: int,
+) -> Figure:
+    """Reliability diagram: per curve, the top-label accuracy of each confidence bin against its mean confidence.
+
+    ``curves`` maps a label (e.g. "as trained, ECE 0.081") to ``(correct, confidence)`` per image; each is drawn
+    by scikit-learn's ``CalibrationDisplay`` with ``n_bins`` equal-width bins, beside the diagonal a calibrated
+    model would follow.
+    """
+    from sklearn.calibration import CalibrationDisplay
+
+    with figure_style():
+        fig, ax = new_figure(6.0, 6.0)
+        for i, (label, (correct, confidence)) in enumerate(curves.items()):
+            CalibrationDisplay.from_predictions(correct, confidence, n_bins=n_bins, strategy="uniform", name=label,
+                                                ax=ax, color=PALETTE[i % len(PALETTE)], ref_line=i == 0)
+        ax.set_xlim(0.0, 1.0)
+        ax.set_ylim(0.0, 1.02)
+        ax.set_xlabel("confidence of the predicted emotion")
+        ax.set_ylabel("fraction of those predictions that are right")
+        ax.set_title(title)
+        ax.legend(loc="upper left")
+    return fig
+
+
 def bar_chart(
     labels: Sequence[str],
     values: Sequence[float],

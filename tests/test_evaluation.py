@@ -8,7 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support, roc_auc_score
+from sklearn.metrics import (
+    accuracy_score,
+    balanced_accuracy_score,
+    f1_score,
+    precision_recall_fscore_support,
+    roc_auc_score,
+)
 
 from emotion_lib import EMOTIONS
 from emotion_lib.errors import UserError
@@ -35,6 +41,7 @@ def test_compute_metrics_matches_sklearn() -> None:
     m = compute_metrics(y_true=y, probabilities=p, emotions=EMOTIONS, loss=1.25)
 
     assert m["accuracy"] == pytest.approx(accuracy_score(y, pred), abs=1e-6)
+    assert m["balanced_accuracy"] == pytest.approx(balanced_accuracy_score(y, pred), abs=1e-6)
     assert m["macro_avg"]["f1"] == pytest.approx(f1_score(y, pred, average="macro", zero_division=0), abs=1e-6)
     assert m["weighted_avg"]["f1"] == pytest.approx(f1_score(y, pred, average="weighted", zero_division=0), abs=1e-6)
     precision, recall, f1, support = precision_recall_fscore_support(y, pred, zero_division=0)
@@ -106,6 +113,9 @@ def _write_data(data_dir: Path, n: int = 30) -> np.ndarray:
     labels[labels == 1] = 0  # "disgust" absent: its AUC must be null rather than crash
     images = rng.integers(0, 256, (n, 48, 48), dtype=np.uint8)
     np.savez(data_dir / "test.npz", images=images, labels=labels)
+    # The validation split, which the temperature is fitted on (never the test split).
+    np.savez(data_dir / "val.npz", images=rng.integers(0, 256, (n, 48, 48), dtype=np.uint8),
+             labels=rng.integers(0, len(EMOTIONS), n).astype(np.int64))
     (data_dir / "meta.json").write_text(json.dumps({"emotions": list(EMOTIONS)}))
     return labels
 
@@ -126,7 +136,8 @@ def test_evaluate_model_end_to_end(tmp_path: Path, tiny_model: Path) -> None:
         extra=extra,
     )
 
-    for name in ("classification_report.txt", "confusion.csv", "confusion.png", "roc.png", "roc.csv"):
+    for name in ("classification_report.txt", "confusion.csv", "confusion.png", "roc.png", "roc.csv",
+                 "calibration.csv", "reliability.png"):
         assert (plots_dir / name).is_file(), name
     written = json.loads(metrics_path.read_text())
     assert written == result
@@ -281,3 +292,35 @@ def test_test_time_shift_averages_ten_views_and_records_what_the_shifts_add(tmp_
     assert written[2]["macro_f1_without_shift"] == written[0]["macro_avg"]["f1"]
     assert written[2]["accuracy_without_flip"] == written[0]["accuracy_without_flip"]
     assert "accuracy_without_shift" not in written[0]
+
+
+def test_evaluate_model_fits_the_temperature_on_validation_and_keeps_every_label_figure(tmp_path: Path,
+                                                                                         tiny_model: Path) -> None:
+    """The temperature comes from the validation split (the test split never tunes anything); scaling by it moves
+    the calibration error, never the predicted labels, so accuracy and every label-based figure are the model's."""
+    from emotion_lib import calibration
+    from emotion_lib.evaluation import predict_probabilities
+    from emotion_lib.models import load_model
+
+    labels = _write_data(tmp_path / "data")
+    written = evaluate_model(model_path=tiny_model, data_dir=tmp_path / "data", trial="t",
+                             metrics_path=tmp_path / "m.json", plots_dir=tmp_path / "plots", batch_size=8)
+    model = load_model(tiny_model)
+    with np.load(tmp_path / "data" / "val.npz") as arrays:
+        val_images, val_labels = arrays["images"], arrays["labels"]
+    with np.load(tmp_path / "data" / "test.npz") as arrays:
+        test = predict_probabilities(model, arrays["images"], batch_size=8)
+    temperature = calibration.fit_temperature(val_labels, predict_probabilities(model, val_images, batch_size=8))
+    assert written["temperature"] == pytest.approx(temperature, abs=1e-6)
+    assert written["temperature"] != pytest.approx(calibration.fit_temperature(labels, test), abs=1e-3)
+    assert written["ece"] == pytest.approx(calibration.expected_calibration_error(labels, test), abs=1e-6)
+    scaled = calibration.apply_temperature(test, temperature)
+    assert written["ece_calibrated"] == pytest.approx(calibration.expected_calibration_error(labels, scaled),
+                                                      abs=1e-6)
+    assert np.array_equal(scaled.argmax(axis=1), test.argmax(axis=1))
+    unscaled = compute_metrics(y_true=labels, probabilities=test, emotions=EMOTIONS, loss=None)
+    rescaled = compute_metrics(y_true=labels, probabilities=scaled, emotions=EMOTIONS, loss=None)
+    for key in ("accuracy", "balanced_accuracy", "macro_avg", "weighted_avg"):
+        assert rescaled[key] == unscaled[key] == written[key], key
+    rows = list(csv.DictReader((tmp_path / "plots" / "calibration.csv").open()))
+    assert sum(int(row["images"]) for row in rows) == len(labels)

@@ -10,7 +10,7 @@ import pytest
 
 from emotion_lib import EMOTIONS
 from emotion_lib.errors import UserError
-from emotion_lib.summary import SEED_REPORTED_ACCURACY, summarize
+from emotion_lib.summary import ORIGINAL_ACCURACY, summarize
 
 
 def _metrics(accuracy: float, macro_f1: float, macro_auc: float | None, **extra: object) -> dict:
@@ -20,6 +20,8 @@ def _metrics(accuracy: float, macro_f1: float, macro_auc: float | None, **extra:
     }
     return {
         "accuracy": accuracy,
+        "balanced_accuracy": round(accuracy + 0.0123, 4),
+        "ece": 0.0456,
         "loss": 1.5,
         "macro_avg": {"precision": 0.5, "recall": 0.5, "f1": macro_f1},
         "weighted_avg": {"precision": 0.5, "recall": 0.5, "f1": macro_f1},
@@ -70,14 +72,18 @@ def test_summarize_writes_all_outputs(tmp_path: Path, trial_files: tuple[dict, d
     markdown = out["out_markdown"].read_text()
     table = [line for line in markdown.splitlines() if line.startswith("|")]
     header, rows = table[0], table[2:]
-    assert "seed accuracy" in header and "macro F1" in header and "macro AUC" in header
+    assert "original study's accuracy" in header and "balanced accuracy" in header and "macro F1" in header
+    assert "macro AUC" in header and "ECE" in header and "seed" not in header
     assert all(f"F1 {e}" in header for e in EMOTIONS)
     assert len(rows) == 3
-    # Rows follow the order of metrics_paths, and each shows the seed's number for its trial.
+    # Rows follow the order of metrics_paths, and each shows the original study's number for its trial.
     for row, trial in zip(rows, ["baseline", "l2", "vgg16_features"], strict=True):
         assert trial in row
-        assert f"{SEED_REPORTED_ACCURACY[trial]:.4f}" in row
+        assert f"{ORIGINAL_ACCURACY[trial]:.4f}" in row
     assert "1,066,311" in rows[0] and "1m 16s" in rows[0]
+    cells = [cell.strip() for cell in rows[0].split("|")]
+    # accuracy, balanced accuracy, the original study's, macro F1, macro AUC, ECE: in that order.
+    assert cells[2:8] == ["0.3100", "0.3223", "0.3791", "0.2900", "0.6600", "0.0456"]
     assert "n/a" in rows[1]  # l2 has no training summary and no macro AUC
     # A random VGG16 backbone is said in words next to its row, and only there.
     assert "| random | random VGG16 backbone: the ImageNet weights could not be had" in rows[2]
@@ -92,9 +98,10 @@ def test_summarize_writes_all_outputs(tmp_path: Path, trial_files: tuple[dict, d
     assert written == result
     assert written["best_trial"] == "vgg16_features"
     assert written["trial_order"] == ["baseline", "l2", "vgg16_features"]
-    assert set(written["trials"]["l2"]) == {"accuracy", "macro_f1", "macro_auc", "seed_accuracy"}
+    assert set(written["trials"]["l2"]) == {"accuracy", "balanced_accuracy", "macro_f1", "macro_auc", "ece",
+                                            "original_accuracy"}
     assert written["trials"]["l2"]["macro_auc"] is None
-    assert written["trials"]["baseline"]["seed_accuracy"] == 0.3791
+    assert written["trials"]["baseline"]["original_accuracy"] == 0.3791
 
     assert out["out_plot"].read_bytes().startswith(b"\x89PNG")
     with out["out_csv"].open() as f:

@@ -14,7 +14,9 @@ Prints, for each detector, with the CPU:
   ``--model`` the emotion accuracy of the crops against ``--no-detect`` on the original images of the same
   faces, scored with the test-time views predict uses for that model;
 * detection speed on the 512x512 photos (detection and cropping, not the classifier: see
-  ``bench/predict_speed.py``), and YuNet on the astronaut enlarged to 3072 px, shrunk as predict does or not.
+  ``bench/predict_speed.py``);
+* large photos searched three ways (shrunk to 1024 px, at full size, and both as predict does): the astronaut
+  enlarged up to 4096 px (one large face), and 3000 px photos with small (50-140 px) pasted faces.
 
 FER-2013 images are read at run time from the folder given and never written anywhere.  Usage::
 
@@ -275,6 +277,7 @@ class Tally:
     labels: list[int] = field(default_factory=list)
     seconds: float = 0.0
     n_faces: int = 0
+    cascade_framed: int = 0
 
 
 def run_detector(detector: faces.FaceDetector, scenes: list[Scene]) -> Tally:
@@ -296,6 +299,8 @@ def run_detector(detector: faces.FaceDetector, scenes: list[Scene]) -> Tally:
             tally.found[kind] += 1
             face = matched[i]
             row = None if rows is None else min(rows, key=lambda r: abs(r[0] - face.box[0]) + abs(r[1] - face.box[1]))
+            if row is not None and face.crop != faces.fer_frame(scene.gray, row[:4]):  # not the fallback square
+                tally.cascade_framed += 1
             for rule, (crop, angle) in crop_rules(face, row).items():
                 pixels = cut(scene.gray, crop, angle)
                 tally.framed.setdefault(rule, []).append(
@@ -310,7 +315,8 @@ def report_pasted(name: str, tally: Tally, scenes: list[Scene]) -> None:
     n, found = tally.n, tally.found
     total = sum(n.values())
     print(f"{name:6s} recall {sum(found.values()) / total:.3f} of {total} "
-          f"(upright {found['upright'] / n['upright']:.3f}, tilted {found['tilted'] / n['tilted']:.3f}); "
+          f"(upright {found['upright'] / max(1, n['upright']):.3f}, "
+          f"tilted {found['tilted'] / max(1, n['tilted']):.3f}); "
           f"detections matching no pasted face: {tally.unmatched}; "
           f"{1000 * tally.seconds / len(scenes):.0f} ms per 512x512 photo = {len(scenes) / tally.seconds:.1f} "
           f"photos/s, {tally.n_faces / tally.seconds:.1f} faces/s")
@@ -320,6 +326,8 @@ def report_crops(name: str, tally: Tally, classify: Callable[[np.ndarray], np.nd
     labels = np.array(tally.labels)
     total = sum(tally.n.values())
     line = f"{name}: {len(labels)} of {total} faces found"
+    if tally.cascade_framed:
+        line += f", {tally.cascade_framed} of them framed by the cascade (the others by the fallback square)"
     if classify is not None and len(labels):
         reference = (classify(np.stack(tally.originals)) == labels).mean()
         default = list(tally.crops)[-1]  # the crop predict uses: the last rule of crop_rules
@@ -336,26 +344,73 @@ def report_crops(name: str, tally: Tally, classify: Callable[[np.ndarray], np.nd
         print(line)
 
 
-def report_large_photos(min_score: float) -> None:
-    print("\n== YuNet on the astronaut enlarged (face about 95 px x factor), as predict runs it "
-          f"(shrunk to {faces.DETECT_MAX_SIDE} px) and at full size")
-    photo = gray_photo(ASTRONAUT)
+LARGE_SIDE = 3000
+LARGE_FACE_SIZES = (50, 140)
+PASSES = {"shrunk to 1024 px only": (1024, 1024), "full size only": (10**6, 10**6),
+          "predict (full size + 1024 px)": (faces.DETECT_MAX_SIDE, faces.COARSE_SIDE)}
+"""The ways of searching a large photo compared: (DETECT_MAX_SIDE, COARSE_SIDE) for each."""
+
+
+def large_scenes(folder: Path, n_scenes: int, seed: int) -> list[tuple[np.ndarray, list[Pasted]]]:
+    """3000x3000 photos (the backgrounds enlarged) with up to 6 small FER-2013 faces (50-140 px), upright."""
+    rng = np.random.default_rng(seed + 1)
+    pool = iter(fer_faces(folder, 6 * n_scenes, rng))
+    photos = backgrounds()
+    scenes = []
+    for i in range(n_scenes):
+        gray = cv2.resize(photos[(5 * i) % len(photos)][1], (LARGE_SIDE, LARGE_SIDE), interpolation=cv2.INTER_CUBIC)
+        pasted: list[Pasted] = []
+        for _ in range(6):
+            side = int(rng.integers(LARGE_FACE_SIZES[0], LARGE_FACE_SIZES[1] + 1))
+            cx, cy = rng.uniform(200, LARGE_SIDE - 200, 2)
+            if all(math.hypot(cx - p.cx, cy - p.cy) > 300 for p in pasted):
+                label, face = next(pool)
+                gray = paste(gray, face, side, 0.0, cx, cy)
+                pasted.append(Pasted(cx, cy, side, 0.0, label, face))
+        scenes.append((gray, pasted))
+    return scenes
+
+
+def _searched(detector: faces.YuNetDetector, gray: np.ndarray, sides: tuple[int, int]) -> tuple[list, float]:
+    """The faces found with ``faces.DETECT_MAX_SIDE, faces.COARSE_SIDE = sides``, and the seconds it took."""
+    saved = faces.DETECT_MAX_SIDE, faces.COARSE_SIDE
+    faces.DETECT_MAX_SIDE, faces.COARSE_SIDE = sides
+    try:
+        start = time.perf_counter()
+        return detector.detect(gray), time.perf_counter() - start
+    finally:
+        faces.DETECT_MAX_SIDE, faces.COARSE_SIDE = saved
+
+
+def report_large_photos(folder: Path, n_scenes: int, seed: int, min_score: float) -> None:
+    print(f"\n== YuNet on large photos, at --min-score {min_score:g}, searched three ways")
     detector = faces.YuNetDetector(min_score, frame_by_cascade=False)
-    for factor in (1, 2, 4, 6):
+    photo = gray_photo(ASTRONAUT)
+    for factor in (1, 2, 4, 6, 8):
         big = cv2.resize(photo, None, fx=factor, fy=factor, interpolation=cv2.INTER_CUBIC)
-        line = f"  x{factor} ({big.shape[1]} px):"
-        for label, limit in (("shrunk", faces.DETECT_MAX_SIDE), ("full size", 10**6)):
-            saved, faces.DETECT_MAX_SIDE = faces.DETECT_MAX_SIDE, limit
-            try:
-                start = time.perf_counter()
-                found = detector.detect(big)
-                seconds = time.perf_counter() - start
-            finally:
-                faces.DETECT_MAX_SIDE = saved
-            truth = tuple(v * factor for v in ASTRONAUT_FACE)
-            described = ", ".join(f"{f.score:g}{'' if iou(f.box, truth) > 0.5 else ' (false)'}" for f in found)
-            line += f"  {label}: {len(found)} faces [{described}] in {1000 * seconds:.0f} ms;"
+        truth = tuple(v * factor for v in ASTRONAUT_FACE)
+        line = f"  the astronaut x{factor} ({big.shape[1]} px, face about {95 * factor} px):"
+        for label, sides in PASSES.items():
+            found, seconds = _searched(detector, big, sides)
+            described = ", ".join(f"{f.score:g}{'' if iou(f.box, truth) > 0.5 else ' false'}" for f in found)
+            line += f"  {label}: [{described}] {1000 * seconds:.0f} ms;"
         print(line.rstrip(";"))
+    scenes = large_scenes(folder, n_scenes, seed)
+    total = sum(len(pasted) for _, pasted in scenes)
+    print(f"  {n_scenes} photos of {LARGE_SIDE} px with {total} FER-2013 faces of {LARGE_FACE_SIZES[0]}-"
+          f"{LARGE_FACE_SIZES[1]} px (found: the box's centre in the pasted square):")
+    for label, sides in PASSES.items():
+        n_found = n_false = 0
+        seconds = 0.0
+        for gray, pasted in scenes:
+            found, took = _searched(detector, gray, sides)
+            seconds += took
+            hits = [[abs(f.box[0] + f.box[2] / 2 - p.cx) < p.side / 2 and abs(f.box[1] + f.box[3] / 2 - p.cy) <
+                     p.side / 2 for p in pasted] for f in found]
+            n_found += sum(any(column) for column in zip(*hits, strict=True)) if hits else 0
+            n_false += sum(not any(row) for row in hits)
+        print(f"    {label:30s} recall {n_found / total:.3f}, false faces {n_false}, "
+              f"{1000 * seconds / len(scenes):.0f} ms per photo")
 
 
 def classifier(model_path: Path, batch_size: int) -> Callable[[np.ndarray], np.ndarray]:
@@ -377,6 +432,7 @@ def main() -> None:
     parser.add_argument("fer_split", type=Path, help="a FER-2013 split folder, <emotion>/*.jpg (read, never copied)")
     parser.add_argument("--scenes", type=int, default=240, help="photos with pasted faces (default 240)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--large-scenes", type=int, default=12, help="3000 px photos with small faces (default 12)")
     parser.add_argument("--model", type=Path, help="a trained .keras model: also measure emotion accuracy")
     parser.add_argument("--batch-size", type=int, default=256)
     args = parser.parse_args()
@@ -404,7 +460,7 @@ def main() -> None:
               f"{(classify(originals) == labels).mean():.3f}")
     for name, tally in tallies.items():
         report_crops(name, tally, classify)
-    report_large_photos(detectors["yunet"].min_score)
+    report_large_photos(args.fer_split, args.large_scenes, args.seed, detectors["yunet"].min_score)
 
 
 if __name__ == "__main__":

@@ -16,13 +16,13 @@
   training image went through, so a face reaches the model as the same kind of
   48x48 uint8 image it was trained on.
 
-The crop is framed as FER-2013 framed its faces, measured by ``bench/face_detection.py`` (docs/predict.md):
-FER-2013's faces were found by a Haar-like detector, so the cascade's own box reproduces their framing
-(median centre error 3 % of the face, scale error 6 %), where a square around YuNet's tight box is off by
-twice that.  YuNet therefore finds the faces and scores them, and the cascade, run on a small window around
-each one, frames its crop; when the cascade does not see that face (profiles, strong tilts), a square of
-:data:`FALLBACK_SIDE` times the box's size around its centre is the crop.  Levelling the crop by YuNet's eye
-landmarks was measured too and did not help (the landmarks are too noisy at these sizes).
+The crop is framed as FER-2013 framed its faces, measured by ``bench/face_detection.py`` on FER-2013 faces
+pasted into photos (docs/predict.md): the cascade's own box reproduces that framing (median centre error 2.9 %
+of the face's side), where the best square around YuNet's tighter, taller box is off by 5.9 %.  So YuNet finds
+the faces and scores them, and the cascade, run on a small window around each one, frames its crop (centre
+error 3.6 %, IoU with the FER-2013 square 0.80 against 0.78); when the cascade does not see that face
+(profiles, strong tilts), a square of :data:`FALLBACK_SIDE` face sizes around the box's centre is the crop.
+Levelling the crop by YuNet's eye landmarks did not help: they follow only a fraction of a face's tilt.
 
 This module never imports TensorFlow.
 """
@@ -51,12 +51,16 @@ YUNET_SHA256 = "8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4
 """OpenCV Zoo's file (emotion_lib/assets/README.md says where it came from)."""
 YUNET_MIN_SCORE = 0.7
 """Measured (docs/predict.md): 0.1 above the highest score YuNet gives anything in scikit-image's 24 photos
-without a face (0.60, at five scales and mirrored), while 0.8 would lose 5 % of the pasted FER-2013 faces."""
+without a face (0.61, at five scales and mirrored: 240 images, 1 false face at 0.6, none at 0.7); recall of
+pasted FER-2013 faces 0.81, against 0.85 at 0.6 and 0.80 at 0.8."""
 YUNET_NMS = 0.3
 YUNET_TOP_K = 5000
-DETECT_MAX_SIDE = 1024
-"""YuNet sees larger images shrunk to this side: faster, and on the astronaut at 2048 px and more it found
-false faces that it does not find at 1024 (docs/predict.md)."""
+DETECT_MAX_SIDE = 4096
+"""YuNet searches an image at full size up to this side (larger ones shrunk to it, to bound memory): shrinking a
+3000 px photo to 1024 px lost four in five of its 50-140 px faces (docs/predict.md)."""
+COARSE_SIDE = 1024
+"""... and an image larger than this also shrunk to it, where large faces score higher (the astronaut enlarged to
+3072 px: 0.94 shrunk, 0.76 at full size); the two passes' faces are merged by non-maximum suppression."""
 
 CASCADE_FILE = "haarcascade_frontalface_default.xml"
 SCALE_FACTOR = 1.1
@@ -73,7 +77,8 @@ FRAME_MAX_SHIFT = 0.25
 """... and takes the cascade box nearest the centre, if it is within this many face sizes of it."""
 FRAME_SCALE_FACTOR = 1.05
 FALLBACK_SIDE = 1.1
-"""Without the cascade's framing, the crop is a square this many face sizes wide: the best of 1.05-1.15 measured."""
+"""Without the cascade's framing, the crop is a square this many face sizes (the geometric mean of the box's
+width and height) wide: the best of 1, 1.1 and 1.2 face sizes and 1 box height measured."""
 
 
 @dataclass(frozen=True)
@@ -180,9 +185,11 @@ class YuNetDetector(FaceDetector):
     """YuNet (OpenCV Zoo's 2023mar model) through OpenCV's ``FaceDetectorYN``, on the gray image.
 
     The gray image, not the colour one: the classifier sees gray faces anyway, and on scikit-image's photos
-    colour raised YuNet's highest false score from 0.60 to 0.76.  Images larger than :data:`DETECT_MAX_SIDE`
-    are searched shrunk to it; boxes are in the full image's pixels.  With ``frame_by_cascade`` (the default)
-    each face's crop is framed by the Haar cascade where it sees that face (module docstring).
+    colour raised YuNet's highest false score from 0.60 to 0.76 (motorcycle_left.png).  Images larger than
+    :data:`COARSE_SIDE` are searched twice, at full size and shrunk (:data:`DETECT_MAX_SIDE`, :data:`COARSE_SIDE`);
+    boxes are in the full image's pixels.  With
+    ``frame_by_cascade`` (the default) each face's crop is framed by the Haar cascade where it sees that face
+    (module docstring).
     """
 
     name = "yunet"
@@ -206,9 +213,20 @@ class YuNetDetector(FaceDetector):
     def detections(self, gray: np.ndarray) -> np.ndarray:
         """YuNet's raw rows ``(N, 15)``, in the image's pixels: box x, y, w, h, five landmarks (x, y), score."""
         _check_gray(gray)
-        scale = min(1.0, DETECT_MAX_SIDE / max(gray.shape))
+        side = max(gray.shape)
+        rows = self._detect_at(gray, min(side, DETECT_MAX_SIDE))
+        if side <= COARSE_SIDE:
+            return rows
+        rows = np.concatenate([rows, self._detect_at(gray, COARSE_SIDE)])
+        # A face both passes found is kept once, as found by the pass that scored it higher.
+        keep = self._cv2.dnn.NMSBoxes(rows[:, :4].tolist(), rows[:, 14].tolist(), 0.0, YUNET_NMS)
+        return rows[np.sort(np.asarray(keep, dtype=int).reshape(-1))]
+
+    def _detect_at(self, gray: np.ndarray, side: int) -> np.ndarray:
+        """YuNet's rows for ``gray`` shrunk to ``side`` px on its long side, in the full image's pixels."""
         small = gray
-        if scale < 1.0:
+        if side < max(gray.shape):
+            scale = side / max(gray.shape)
             size = (max(1, round(gray.shape[1] * scale)), max(1, round(gray.shape[0] * scale)))
             small = self._cv2.resize(gray, size, interpolation=self._cv2.INTER_AREA)
         self.net.setInputSize((small.shape[1], small.shape[0]))

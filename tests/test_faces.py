@@ -167,13 +167,24 @@ def test_missing_cascade_is_a_user_error(tmp_path):
         faces.HaarDetector(cascade_path=tmp_path / "nothing.xml")
 
 
-def test_large_photos_are_searched_shrunk_with_boxes_in_full_size_pixels(yunet):
+def test_a_large_face_in_a_large_photo_is_found_once_with_its_box_in_full_size_pixels(yunet):
     photo = Image.open(ASTRONAUT).convert("L")
-    factor = 3  # 1536 px: over DETECT_MAX_SIDE, so YuNet sees it shrunk
-    assert photo.width * factor > faces.DETECT_MAX_SIDE
+    factor = 3  # 1536 px: over COARSE_SIDE, so YuNet searches it at full size and shrunk, and merges the two
+    assert photo.width * factor > faces.COARSE_SIDE
     big = np.asarray(photo.resize((photo.width * factor, photo.height * factor), Image.Resampling.BICUBIC))
     (face,) = yunet.detect(big)
     assert iou(face.box, tuple(v * factor for v in ASTRONAUT_FACE)) > 0.6, face
+
+
+def test_a_small_face_in_a_large_photo_is_found(yunet):
+    # Her face at about 38 px in a 2400 px photo: shrunk to COARSE_SIDE it would be 16 px, too small for YuNet.
+    small = Image.open(ASTRONAUT).convert("L").reduce(2).resize((205, 205), Image.Resampling.LANCZOS)
+    canvas = Image.new("L", (2400, 1800), 120)
+    canvas.paste(small, (1700, 1200))
+    scale = 205 / 512
+    expected = tuple(round(v * scale) + offset for v, offset in zip(ASTRONAUT_FACE, (1700, 1200, 0, 0), strict=True))
+    (face,) = yunet.detect(np.asarray(canvas))
+    assert iou(face.box, expected) > 0.5, (face, expected)
 
 
 # --------------------------------------------------------------------------- the vendored YuNet model

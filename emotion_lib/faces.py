@@ -35,6 +35,7 @@ import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
@@ -125,7 +126,8 @@ def _check_gray(gray: np.ndarray) -> None:
         raise ValueError(f"gray must be uint8 (H, W), got {gray.dtype} {gray.shape}")
 
 
-def _load_cascade(cascade_path: str | Path | None = None):  # -> cv2.CascadeClassifier
+def _load_cascade(cascade_path: str | Path | None = None) -> Any:
+    """OpenCV's bundled frontal-face cascade (or the file given), a ``cv2.CascadeClassifier``."""
     import cv2  # Imported here so that reading images (and --no-detect) works without OpenCV's start-up cost.
 
     path = Path(cascade_path) if cascade_path else Path(cv2.data.haarcascades) / CASCADE_FILE
@@ -265,7 +267,7 @@ def square(cx: float, cy: float, side: float) -> Box:
     return round(cx - n / 2), round(cy - n / 2), n, n
 
 
-def fer_frame(gray: np.ndarray, box: np.ndarray | tuple[float, ...], cascade=None) -> Box:
+def fer_frame(gray: np.ndarray, box: np.ndarray | tuple[float, ...], cascade: Any = None) -> Box:
     """The square framing the face in float ``box`` as FER-2013 frames its faces (module docstring).
 
     ``cascade`` (a ``cv2.CascadeClassifier``) looks for the face near the box; without it, or when it does not
@@ -277,7 +279,7 @@ def fer_frame(gray: np.ndarray, box: np.ndarray | tuple[float, ...], cascade=Non
     return framed or square(cx, cy, FALLBACK_SIDE * size)
 
 
-def _cascade_frame(gray: np.ndarray, cx: float, cy: float, size: float, cascade) -> Box | None:
+def _cascade_frame(gray: np.ndarray, cx: float, cy: float, size: float, cascade: Any) -> Box | None:
     """The cascade's box for the face of ``size`` centred near ``(cx, cy)``, or None if it does not see one there."""
     half = FRAME_WINDOW * size
     x0, y0 = max(0, int(cx - half)), max(0, int(cy - half))

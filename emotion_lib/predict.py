@@ -18,9 +18,9 @@ training and evaluation.
 
 Output: one JSON object per image (JSON Lines, stdout by default), or with
 ``--output FILE.csv`` one row per face; each face has its box, its detector
-``score`` (null with ``--no-detect``) and its emotion scores.  Exit status: 0 every image was read;
-1 some input could not be read (an error record, or a path or folder without
-images); 2 a usage or model error before any prediction.
+``score`` (null with ``--no-detect``) and its emotion scores.  Exit status:
+0 every image was read; 1 some input could not be read (an error record, or a
+path or folder without images); 2 a usage or model error before any prediction.
 """
 
 from __future__ import annotations
@@ -256,8 +256,9 @@ def _prepare_one(item: InputFile, detector: faces.FaceDetector | None, image_siz
         return _Pending(result, [], np.zeros((0, image_size, image_size), np.uint8), None)
     gray = faces.to_gray(image)
     found = detector.detect(gray) if detector is not None else [faces.whole_image_face(gray)]
-    return _Pending(result, [face.box for face in found], faces.face_crops(gray, [face.crop for face in found],
-                    image_size), image if keep_image else None, [face.score for face in found])
+    crops = faces.face_crops(gray, [face.crop for face in found], image_size)
+    return _Pending(result, [face.box for face in found], crops, image if keep_image else None,
+                    [face.score for face in found])
 
 
 def _score(model: Any, pending: list[_Pending], batch_size: int, emotions: Sequence[str],
@@ -572,8 +573,8 @@ def _run(args: argparse.Namespace) -> None:
         print(f"test-time shift: {test_time_shift} px ({why}): the face moved up, down, left and right is averaged in",
               file=sys.stderr)
     detector = None if args.no_detect else faces.make_detector(args.detector or "yunet", args.min_score)
-    print(detector.describe() if detector else "faces: none detected (--no-detect): each image is one face, "
-          "with score null", file=sys.stderr)
+    print(detector.describe() if detector else "faces: no detector (--no-detect): each image is one face, "
+          "its score null", file=sys.stderr)
     for problem in problems:
         print(f"error: {problem}", file=sys.stderr)
     try:

@@ -274,7 +274,7 @@ def test_cli_no_detect_predictions_equal_the_evaluation_path(model_path, tmp_pat
     assert [Path(r["path"]).name for r in records] == [f"{i:02d}.png" for i in range(11)]
     got = np.array([[r["faces"][0]["scores"][e] for e in EMOTIONS] for r in records])
     assert all(r["faces"][0]["box"] == [0, 0, 48, 48] and r["faces"][0]["score"] is None for r in records)
-    assert "faces: none detected (--no-detect)" in out.stderr
+    assert "faces: no detector (--no-detect)" in out.stderr
     expected = predict_probabilities(load_model(model_path), images, test_time_flip=True)
     np.testing.assert_allclose(got, expected, atol=1e-6, rtol=0)
     assert np.abs(expected - predict_probabilities(load_model(model_path), images)).max() > 0.01

@@ -3,8 +3,8 @@
 Two workloads, both read from files in a temporary folder, as the command does:
 
 * ``--no-detect`` crops: FER-style 48x48 grayscale PNGs, one face each (read, normalise, batch, predict);
-* full photos: scikit-image's 512x512 astronaut photo repeated (read, Haar-cascade detection, crop,
-  normalise, batch, predict), one face each.
+* full photos: scikit-image's 512x512 astronaut photo repeated (read, face detection with predict's default
+  detector, crop, normalise, batch, predict), one face each.
 
 The model is ``--model`` if given, else ``models/<best trial>.keras`` if present, else the best trial's
 architecture built from params.yaml with untrained weights (the same computation, so the same speed).
@@ -117,7 +117,7 @@ def main() -> None:
         print(f"model: {what}; batch size {args.batch_size}; best of {args.repeats}")
         seconds, n = timed(crop_files, model, None, args.batch_size, args.repeats)
         print(f"--no-detect 48x48 crops: {n} faces in {seconds:.2f} s = {n / seconds:,.0f} faces/s")
-        seconds, n = timed(photo_files, model, faces.FaceDetector(), args.batch_size, args.repeats)
+        seconds, n = timed(photo_files, model, faces.make_detector(), args.batch_size, args.repeats)
         print(f"512x512 photos (astronaut), detection on: {n} faces in {args.photos} photos in {seconds:.2f} s = "
               f"{n / seconds:,.1f} faces/s ({args.photos / seconds:,.1f} photos/s)")
     finally:

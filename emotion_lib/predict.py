@@ -3,22 +3,24 @@
 Usage::
 
     python -m emotion_lib.predict IMAGE_OR_FOLDER... [--model models/<trial>.keras] [--output FILE.jsonl|FILE.csv]
-                                  [--annotate DIR] [--no-detect] [--batch-size N]
-                                  [--[no-]test-time-flip] [--test-time-shift PIXELS]
+                                  [--annotate DIR] [--detector yunet|haar] [--min-score S] [--no-detect]
+                                  [--batch-size N] [--[no-]test-time-flip] [--test-time-shift PIXELS]
 
 Folders are walked recursively for the image extensions ``prepare`` accepts
 (``data.extensions`` in params.yaml).  Each image is read by
-:func:`emotion_lib.faces.read_image`, its faces are found by OpenCV's Haar
-cascade (or, with ``--no-detect``, the whole image is one pre-cropped face),
-each face is cut out and normalised by ``prepare.normalise_image`` and the
+:func:`emotion_lib.faces.read_image`, its faces are found by YuNet (or
+OpenCV's Haar cascade, ``--detector haar``; or, with ``--no-detect``, the whole
+image is one pre-cropped face), each face is cut out as FER-2013 frames its
+faces and normalised by ``prepare.normalise_image`` and the
 crops of many images are scored together, in batches, through
 :func:`emotion_lib.evaluation.predict_probabilities`: the input path of
 training and evaluation.
 
 Output: one JSON object per image (JSON Lines, stdout by default), or with
-``--output FILE.csv`` one row per face.  Exit status: 0 every image was read;
-1 some input could not be read (an error record, or a path or folder without
-images); 2 a usage or model error before any prediction.
+``--output FILE.csv`` one row per face; each face has its box, its detector
+``score`` (null with ``--no-detect``) and its emotion scores.  Exit status:
+0 every image was read; 1 some input could not be read (an error record, or a
+path or folder without images); 2 a usage or model error before any prediction.
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ BATCHES_PER_CALL = 8
 MAX_WAIT_SECONDS = 2.0
 MAX_HELD_BYTES = 256 * 2**20
 """Decoded photos held for annotation while their faces wait for a batch (a dozen 12-megapixel photos)."""
-CSV_FACE_COLUMNS: tuple[str, ...] = ("face", "x", "y", "w", "h", "emotion")
+CSV_FACE_COLUMNS: tuple[str, ...] = ("face", "x", "y", "w", "h", "score", "emotion")
 
 
 @dataclass(frozen=True)
@@ -243,6 +245,8 @@ class _Pending:
     boxes: list[faces.Box]
     crops: np.ndarray
     image: np.ndarray | None
+    scores: list[float | None] = field(default_factory=list)
+    """Each box's detector score (None without a detector)."""
 
 
 def _prepare_one(item: InputFile, detector: faces.FaceDetector | None, image_size: int,
@@ -253,8 +257,10 @@ def _prepare_one(item: InputFile, detector: faces.FaceDetector | None, image_siz
     if image is None:
         return _Pending(result, [], np.zeros((0, image_size, image_size), np.uint8), None)
     gray = faces.to_gray(image)
-    boxes = detector.detect(gray) if detector is not None else [faces.whole_image_box(gray)]
-    return _Pending(result, boxes, faces.face_crops(gray, boxes, image_size), image if keep_image else None)
+    found = detector.detect(gray) if detector is not None else [faces.whole_image_face(gray)]
+    crops = faces.face_crops(gray, [face.crop for face in found], image_size)
+    return _Pending(result, [face.box for face in found], crops, image if keep_image else None,
+                    [face.score for face in found])
 
 
 def _score(model: Any, pending: list[_Pending], batch_size: int, emotions: Sequence[str],
@@ -270,10 +276,11 @@ def _score(model: Any, pending: list[_Pending], batch_size: int, emotions: Seque
                                                test_time_flip=test_time_flip, test_time_shift=test_time_shift,
                                                progress=False))
     for p in pending:
-        for box in p.boxes:
+        for box, detector_score in zip(p.boxes, p.scores, strict=True):
             row = next(probabilities)
             scores = {emotion: float(score) for emotion, score in zip(emotions, row, strict=True)}
-            p.result.faces.append({"box": list(box), "emotion": emotions[int(np.argmax(row))], "scores": scores})
+            p.result.faces.append({"box": list(box), "score": detector_score,
+                                   "emotion": emotions[int(np.argmax(row))], "scores": scores})
 
 
 def predict_files(files: Iterable[InputFile], model: Any, *, detector: faces.FaceDetector | None, image_size: int,
@@ -339,7 +346,8 @@ class CsvWriter:
             self.writer.writerow([result.path] + [""] * (len(CSV_FACE_COLUMNS) + len(self.emotions)) + [error])
         for index, face in enumerate(result.faces):
             scores = [face["scores"][emotion] for emotion in self.emotions]
-            self.writer.writerow([result.path, index, *face["box"], face["emotion"], *scores, error])
+            detector_score = "" if face["score"] is None else face["score"]  # --no-detect: no detector, no score
+            self.writer.writerow([result.path, index, *face["box"], detector_score, face["emotion"], *scores, error])
         self.stream.flush()
 
 
@@ -486,6 +494,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "(one row per face) instead of JSON Lines on stdout")
     parser.add_argument("--annotate", type=Path, metavar="DIR", help="write each image with its faces drawn "
                         "(PNG) into DIR")
+    parser.add_argument("--detector", choices=("yunet", "haar"), default=None,
+                        help="face detector: yunet (default; OpenCV's FaceDetectorYN, the vendored YuNet model) or "
+                        "haar (OpenCV's frontal-face Haar cascade)")
+    parser.add_argument("--min-score", type=_non_negative_number, default=None, metavar="S",
+                        help=f"keep faces whose detector score is at least S (default: {faces.YUNET_MIN_SCORE} for "
+                        f"yunet, scores 0 to 1; {faces.MIN_NEIGHBORS} for haar, whose score is its neighbour count)")
     parser.add_argument("--no-detect", action="store_true", help="each image is one pre-cropped face "
                         "(FER-style 48x48 crops): no face detection")
     positive = _whole_number(1, None, "a positive integer")
@@ -514,10 +528,33 @@ def _whole_number(low: int, high: int | None, expected: str) -> Callable[[str], 
     return parse
 
 
+def _non_negative_number(text: str) -> float:
+    """An argparse ``type``: a finite number of at least 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number such as 0.7, got {text!r}") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number of at least 0, got {text}")
+    return value
+
+
+def check_detection(args: argparse.Namespace) -> None:
+    """Reject detection options that contradict each other or the detector's score range, before any work."""
+    if args.no_detect and (args.detector or args.min_score is not None):
+        given = "--detector" if args.detector else "--min-score"
+        raise UserError(f"{given} with --no-detect: --no-detect takes each image as one face and runs no detector; "
+                        f"drop one of them")
+    if (args.detector or "yunet") == "yunet" and args.min_score is not None and args.min_score > 1:
+        raise UserError(f"--min-score {args.min_score:g}: YuNet's scores run from 0 to 1 (default "
+                        f"{faces.YUNET_MIN_SCORE}); a neighbour count is a --detector haar score")
+
+
 def _run(args: argparse.Namespace) -> None:
     """Everything the command does; user errors before any prediction are UserErrors (exit 2)."""
     check_output(args.output)
     check_annotate(args.annotate)
+    check_detection(args)
     settings = project_settings()
     if settings.note:
         print(f"note: {settings.note}", file=sys.stderr)
@@ -537,7 +574,9 @@ def _run(args: argparse.Namespace) -> None:
     if test_time_shift:
         print(f"test-time shift: {test_time_shift} px ({why}): the face moved up, down, left and right is averaged in",
               file=sys.stderr)
-    detector = None if args.no_detect else faces.FaceDetector()
+    detector = None if args.no_detect else faces.make_detector(args.detector or "yunet", args.min_score)
+    print(detector.describe() if detector else "faces: no detector (--no-detect): each image is one face, "
+          "its score null", file=sys.stderr)
     for problem in problems:
         print(f"error: {problem}", file=sys.stderr)
     try:

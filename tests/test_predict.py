@@ -23,7 +23,7 @@ from PIL import Image
 
 from emotion_lib import EMOTIONS, faces, predict
 from emotion_lib.errors import UserError
-from tests.test_faces import ASTRONAUT, ASTRONAUT_FACE, COFFEE, iou, png_header_only
+from tests.test_faces import ASTRONAUT, ASTRONAUT_FACE, COFFEE, SKIMAGE_DATA, iou, png_header_only
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 MODEL_SIZE = 32
@@ -72,12 +72,13 @@ def crops(n: int, seed: int = 0) -> np.ndarray:
 def test_astronaut_one_face_seven_scores_and_no_face_in_the_coffee_cup(model_path):
     model = predict.load_classifier(model_path)
     files = [predict.InputFile(ASTRONAUT, Path("astronaut.png")), predict.InputFile(COFFEE, Path("coffee.png"))]
-    results = [r for _, r, _ in predict.predict_files(files, model, detector=faces.FaceDetector(), image_size=48,
+    results = [r for _, r, _ in predict.predict_files(files, model, detector=faces.make_detector(), image_size=48,
                                                       batch_size=8)]
     astronaut, coffee = results
     assert astronaut.error is None and len(astronaut.faces) == 1
     face = astronaut.faces[0]
     assert iou(tuple(face["box"]), ASTRONAUT_FACE) > 0.7
+    assert faces.YUNET_MIN_SCORE <= face["score"] <= 1  # YuNet's score, so a user can filter faces
     assert list(face["scores"]) == list(EMOTIONS)
     assert sum(face["scores"].values()) == pytest.approx(1.0, abs=1e-5)
     assert face["emotion"] == max(face["scores"], key=face["scores"].get)
@@ -221,6 +222,8 @@ def test_cli_on_a_messy_folder_records_every_file_and_exits_1(model_path, messy_
         assert record["error"] is None and len(record["faces"]) == n_faces, record
         for face in record["faces"]:
             assert sum(face["scores"].values()) == pytest.approx(1.0, abs=1e-5)
+            assert faces.YUNET_MIN_SCORE <= face["score"] <= 1
+    assert "faces: YuNet (face_detection_yunet_2023mar.onnx), score at least 0.7" in out.stderr
     for name, reason in {**BAD, "nowhere.jpg": "does not exist", "notes.txt": "not an image"}.items():
         path = next(p for p in records if p.endswith(name))
         assert records[path]["faces"] == [] and reason in records[path]["error"]
@@ -237,7 +240,7 @@ def test_cli_csv_has_one_row_per_face_and_one_per_faceless_or_broken_image(model
     out = run_cli(messy_folder, "--model", model_path, "--output", tmp_path / "out.csv", "--batch-size", "2")
     assert out.returncode == 1 and "Traceback" not in out.stderr
     rows = list(csv.DictReader(io.StringIO((tmp_path / "out.csv").read_text())))
-    assert list(rows[0]) == ["path", "face", "x", "y", "w", "h", "emotion", *EMOTIONS, "error"]
+    assert list(rows[0]) == ["path", "face", "x", "y", "w", "h", "score", "emotion", *EMOTIONS, "error"]
     by_path: dict[str, list[dict]] = {}
     for row in rows:
         by_path.setdefault(row["path"], []).append(row)
@@ -246,9 +249,10 @@ def test_cli_csv_has_one_row_per_face_and_one_per_faceless_or_broken_image(model
     assert len(astronaut) == 1 and astronaut[0]["face"] == "0" and astronaut[0]["error"] == ""
     assert sum(float(astronaut[0][e]) for e in EMOTIONS) == pytest.approx(1.0, abs=1e-5)
     assert astronaut[0]["emotion"] in EMOTIONS
+    assert faces.YUNET_MIN_SCORE <= float(astronaut[0]["score"]) <= 1
     for name in ("trip/day1/coffee.jpg", *BAD):
         (row,) = by_path[str(messy_folder / name)]
-        assert row["face"] == row["x"] == row["emotion"] == row["angry"] == ""
+        assert row["face"] == row["x"] == row["score"] == row["emotion"] == row["angry"] == ""
         assert (row["error"] != "") == (name in BAD)
 
 
@@ -270,7 +274,8 @@ def test_cli_no_detect_predictions_equal_the_evaluation_path(model_path, tmp_pat
     records = [json.loads(line) for line in (tmp_path / "p.jsonl").read_text().splitlines()]
     assert [Path(r["path"]).name for r in records] == [f"{i:02d}.png" for i in range(11)]
     got = np.array([[r["faces"][0]["scores"][e] for e in EMOTIONS] for r in records])
-    assert all(r["faces"][0]["box"] == [0, 0, 48, 48] for r in records)
+    assert all(r["faces"][0]["box"] == [0, 0, 48, 48] and r["faces"][0]["score"] is None for r in records)
+    assert "faces: no detector (--no-detect)" in out.stderr
     expected = predict_probabilities(load_model(model_path), images, test_time_flip=True)
     np.testing.assert_allclose(got, expected, atol=1e-6, rtol=0)
     assert np.abs(expected - predict_probabilities(load_model(model_path), images)).max() > 0.01
@@ -288,6 +293,12 @@ def test_cli_no_detect_predictions_equal_the_evaluation_path(model_path, tmp_pat
     (["--test-time-shift", "13"], "expected a whole number of pixels from 0 to 12, got 13"),
     (["--test-time-shift", "-1"], "expected a whole number of pixels from 0 to 12, got -1"),
     (["--test-time-shift", "1.5"], "expected a whole number of pixels from 0 to 12, got '1.5'"),
+    (["--detector", "dlib"], "invalid choice: 'dlib'"),
+    (["--min-score", "5"], "--min-score 5: YuNet's scores run from 0 to 1"),
+    (["--min-score", "-0.5"], "expected a number of at least 0, got -0.5"),
+    (["--min-score", "high"], "expected a number such as 0.7, got 'high'"),
+    (["--no-detect", "--detector", "haar"], "--detector with --no-detect"),
+    (["--no-detect", "--min-score", "0.5"], "--min-score with --no-detect"),
 ])
 def test_cli_usage_and_model_errors_exit_2_in_one_line(args, message):
     out = run_cli(ASTRONAUT, *args)
@@ -306,3 +317,23 @@ def test_a_model_without_softmax_is_refused_before_any_prediction(tmp_path):
     out = run_cli(ASTRONAUT, "--model", path, "--output", tmp_path / "p.jsonl")
     assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
     assert "not probabilities" in out.stderr and not (tmp_path / "p.jsonl").exists()
+
+
+def test_cli_detector_haar_and_min_score_filter_the_faces(model_path, tmp_path):
+    """--detector haar still works (its score is the neighbour count), and --min-score keeps what scores enough."""
+    coins = SKIMAGE_DATA / "coins.png"
+    found = faces.make_detector("haar").detect(faces.to_gray(faces.read_image(coins)[0]))
+    middle = sorted(face.score for face in found)[len(found) // 2]  # so some coins are dropped and some kept
+    kept = [list(face.box) for face in found if face.score >= middle]
+    assert 0 < len(kept) < len(found)
+    out = run_cli(ASTRONAUT, coins, "--model", model_path, "--detector", "haar", "--min-score", str(middle),
+                  "--output", tmp_path / "haar.csv")
+    assert out.returncode == 0, out.stderr
+    assert f"faces: Haar cascade (haarcascade_frontalface_default.xml), at least {middle} neighbours" in out.stderr
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "haar.csv").read_text())))
+    astronaut = [row for row in rows if row["path"] == str(ASTRONAUT)]
+    assert len(astronaut) == 1 and int(astronaut[0]["score"]) >= middle
+    assert iou(tuple(int(astronaut[0][k]) for k in "xywh"), ASTRONAUT_FACE) > 0.7
+    coin_rows = [row for row in rows if row["path"] == str(coins)]
+    assert [[int(row[k]) for k in "xywh"] for row in coin_rows] == kept
+    assert all(int(row["score"]) >= middle for row in coin_rows)

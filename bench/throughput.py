@@ -190,20 +190,6 @@ def bench_cached(images: np.ndarray, labels: np.ndarray, args: argparse.Namespac
     }
 
 
-def baseline_images_per_second(images: int = 1200, epochs: int = 2, batch_size: int = 32) -> float:
-    """Training images/second of the seed's baseline CNN (80x80x1) through the real pipeline: this machine's unit.
-
-    ``bench/repro_time.py`` multiplies wall seconds by it to express a run's cost in baseline image-equivalents,
-    a figure that compares across CPUs of very different speed.
-    """
-    set_global_determinism(0)
-    rng = np.random.default_rng(0)
-    pixels = rng.integers(0, 256, size=(images, 48, 48), dtype=np.uint8)
-    labels = rng.integers(0, len(EMOTIONS), size=images).astype(np.int64)
-    dataset = make_dataset(pixels, labels, image_size=80, channels=1, batch_size=batch_size, shuffle=True, seed=0)
-    return images_per_second(compiled(model_for("baseline")), {"x": dataset, "shuffle": False}, images, epochs)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--images", type=int, default=1200, help="number of random 48x48 training images")

@@ -111,7 +111,7 @@ def fer_faces(folder: Path, n: int, rng: np.random.Generator) -> list[tuple[int,
     files = [(label, path) for label, emotion in enumerate(EMOTIONS) for path in sorted((folder / emotion).glob("*"))]
     if len(files) < n:
         raise SystemExit(f"error: {folder}: {len(files)} images in its <emotion>/ folders, {n} needed; give a "
-                         f"FER-2013 split folder such as /tmp/fer/fer2013-dev/test")
+                         f"FER-2013 split folder such as <fer2013-dev>/test")
     return [(files[i][0], gray_photo(files[i][1])) for i in rng.choice(len(files), n, replace=False)]
 
 

@@ -9,8 +9,8 @@ training seconds and images per second, beside the CPU.  ``--precision`` first
 measures training images/second of the recipe's model (with the ``-S`` overrides)
 per precision on random data.  Usage::
 
-    python bench/fer_recipe.py /tmp/fer/fer2013-dev -S trials.vgg_bn.epochs=20       # the documented CPU recipe
-    python bench/fer_recipe.py /tmp/fer/fer2013-dev -S trials.vgg_bn.epochs=4 \\
+    python bench/fer_recipe.py <fer2013-dev> -S trials.vgg_bn.epochs=20       # the documented CPU recipe
+    python bench/fer_recipe.py <fer2013-dev> -S trials.vgg_bn.epochs=4 \\
         --run base: --run balanced:trials.vgg_bn.class_weight=balanced               # an ablation, 2 runs
     python bench/fer_recipe.py --precision float32 mixed_bfloat16 auto               # speed only
     python bench/fer_recipe.py --precision float32 -S 'trials.vgg_bn.widths=[16,32,64,128]'   # another width's speed

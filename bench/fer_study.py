@@ -1,13 +1,13 @@
-"""The study on real faces: run every trial on a FER-2013 folder and print each beside seed 000's figures.
+"""The study on real faces: run every trial on a FER-2013 folder and print each beside the original study's.
 
 Runs `dvc repro summary` in a fresh copy of this repository (no outputs, no DVC
 cache) with ``data.raw_dir`` pointed at the given folder and every other param
 at its default (unless overridden with ``-S``), then prints, per trial: test
-accuracy, macro F1, the seed's reported accuracy, epochs run, the training
-loss of epochs 1-3 (the real-faces check: the seed's stack used to sit at
+accuracy, macro F1, the original study's reported accuracy, epochs run, the training
+loss of epochs 1-3 (the real-faces check: the original study's stack used to sit at
 ln 7 = 1.9459), and the stage's wall time, with the CPU.  Usage::
 
-    python bench/fer_study.py /tmp/fer/fer2013-dev                 # the FER-2013 dev split
+    python bench/fer_study.py <fer2013-dev>                 # the FER-2013 dev split
     python bench/fer_study.py /data/fer2013 -S trials.baseline.epochs=30 --keep
 
 The folder must be in the Kaggle layout (``train/<emotion>/*.jpg``, ``test/<emotion>/*.jpg``).  Report figures on
@@ -65,7 +65,7 @@ def main() -> None:
     prepared = json.loads((repo / "metrics" / "prepare.json").read_text())["counts"]["splits"]
     print(f"\ndata: train {prepared['train']['total']}, val {prepared['val']['total']}, "
           f"test {prepared['test']['total']} images")
-    print(f"{'trial':16s} {'accuracy':>8s} {'macro F1':>8s} {'seed acc':>8s} {'epochs':>6s}  "
+    print(f"{'trial':16s} {'accuracy':>8s} {'macro F1':>8s} {'original':>8s} {'epochs':>6s}  "
           f"{'train loss, epochs 1-3':24s} {'train s':>7s}")
     for trial in json.loads((repo / "metrics" / "summary.json").read_text())["trial_order"]:
         metrics = json.loads((repo / "metrics" / f"{trial}.json").read_text())

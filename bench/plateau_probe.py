@@ -1,9 +1,9 @@
 """Probe the baseline's plateau at ln 7 on prepared real faces: training loss per epoch for a few variants.
 
-The README's table in "The study on real faces" comes from this script.  It trains the seed's scratch baseline
-(80x80x1, valid padding, Adam, batch 32) on ``DATA_DIR/train.npz`` for a few epochs per variant, changing only
-the kernel initialiser, the input scaling or the learning rate, and prints the training loss and accuracy per
-epoch, validation figures on a 1,000-image sample of ``DATA_DIR/val.npz``, and the CPU.  Usage::
+The table in docs/results.md, "The fix for real faces", comes from this script.  It trains the original study's
+scratch baseline (80x80x1, valid padding, Adam, batch 32) on ``DATA_DIR/train.npz`` for a few epochs per variant,
+changing only the kernel initialiser, the input scaling or the learning rate, and prints the training loss and
+accuracy per epoch, validation figures on a 1,000-image sample of ``DATA_DIR/val.npz``, and the CPU.  Usage::
 
     python bench/plateau_probe.py data/prepared                       # after `dvc repro prepare` on FER-2013
     python bench/plateau_probe.py data/prepared --epochs 3 --variants glorot_uniform/unit/0.001 he_normal/centered/0.001
@@ -29,7 +29,7 @@ from emotion_lib.models import build_model  # noqa: E402
 from emotion_lib.training import set_global_determinism  # noqa: E402
 
 DEFAULT_VARIANTS = [
-    "glorot_uniform/unit/0.001",  # the seed's stack as Keras builds it by default
+    "glorot_uniform/unit/0.001",  # the original study's stack as Keras builds it by default
     "glorot_uniform/unit/0.0003",
     "glorot_uniform/centered/0.001",
     "he_normal/unit/0.001",

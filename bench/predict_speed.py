@@ -9,7 +9,7 @@ Two workloads, both read from files in a temporary folder, as the command does:
 The model is ``--model`` if given, else ``models/<best trial>.keras`` if present, else the best trial's
 architecture built from params.yaml with untrained weights (the same computation, so the same speed).
 Each figure is the best of ``--repeats`` timed passes after one warm-up pass; TensorFlow's start-up
-(a few seconds per command) is not included.  Not a test: it prints figures for the README.
+(a few seconds per command) is not included.  Not a test: it prints figures for docs/predict.md.
 
 Usage::
 

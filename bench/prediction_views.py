@@ -8,8 +8,8 @@ average divided by the training split's class prior raised to 0.25, 0.5 and 1
 per-class F1 beside each, and the CPU.  Usage, on a model that
 ``bench/fer_recipe.py --keep`` left behind::
 
-    python bench/prediction_views.py --model /tmp/fer-recipe-XXXX/repo/models/vgg_bn.keras \\
-        --data /tmp/fer-recipe-XXXX/repo/data/prepared
+    python bench/prediction_views.py --model <kept>/repo/models/vgg_bn.keras \\
+        --data <kept>/repo/data/prepared
     python bench/prediction_views.py            # main's models/vgg_bn.keras on data/prepared
 """
 

@@ -42,7 +42,7 @@ def test_vgg_bn_beats_every_seed_trial_on_the_default_data():
 
 
 def test_the_readmes_default_data_sizes_are_the_committed_ones():
-    """README "Default scale" quotes the default run's split sizes; prepare's committed counts must say the same."""
+    """README "Results at a glance" quotes the default run's split sizes; prepare's committed counts must agree."""
     readme = (REPO_ROOT / "README.md").read_text()
     counts = json.loads((REPO_ROOT / "metrics/prepare.json").read_text())["counts"]
     quoted = re.search(r"leaves ([\d,]+) training, ([\d,]+) validation and ([\d,]+) test images", readme)

@@ -1,6 +1,6 @@
-"""Guard for the real-faces fix (README, "The study on real faces"), without FER-2013.
+"""Guard for the real-faces fix (docs/results.md, "The fix for real faces"), without FER-2013.
 
-On the FER-2013 dev split the seed's scratch stack as Keras builds it by default
+On the FER-2013 dev split the original study's scratch stack as Keras builds it by default
 (Glorot-uniform kernels, inputs rescaled to [0, 1]) never leaves the uniform
 prediction: training loss 1.9479, 1.9462, 1.9466 in epochs 1-3 (ln 7 = 1.9459),
 while He initialisation with inputs centred on [-1, 1] (this project's

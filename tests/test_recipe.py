@@ -54,7 +54,7 @@ def test_vgg_bn_reads_its_own_batch_and_class_weight_never_the_seed_model_keys(r
     keys = stage_param_keys(config, "train", "vgg_bn")
     assert "trials.vgg_bn" in keys and "train.precision" in keys
     assert not [key for key in keys if key.startswith("model.") or key in ("train.batch_size", "train.class_weight")]
-    # A seed trial still reads the shared ones.
+    # A trial of the original study still reads the shared ones.
     assert {"train.batch_size", "train.class_weight"} <= set(stage_param_keys(config, "train", "baseline"))
     changed = config_from_dict(edited(real_params, {"train.batch_size": 7, "model.image_size": 96}))
     assert changed.trial_run("vgg_bn") == config.trial_run("vgg_bn")
@@ -286,7 +286,7 @@ def test_train_split_picks_the_training_array(tmp_path, split, images):
 
 def test_recipe_trains_logs_its_schedule_and_reloads(tmp_path):
     data_dir = write_split_data(tmp_path / "data")
-    # Smoothing is off in the recipe (README, "Beyond the seed"), but the smoothed loss must still save and reload.
+    # Smoothing is off in the recipe (docs/vgg_bn-recipe.md), but the smoothed loss must still save and reload.
     run = tiny_vgg_bn_run(epochs=2, warmup_epochs=1, learning_rate=0.01, label_smoothing=0.1)
     run_trial(run, data_dir=data_dir, model_path=tmp_path / "m.keras", live_dir=tmp_path / "live")
     rates = (tmp_path / "live/plots/metrics/train/learning_rate.tsv").read_text().split()

@@ -19,6 +19,8 @@ per-image constant, so ``softmax(log(p) / T)`` is the rescaled model.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from scipy.optimize import minimize_scalar
 
@@ -68,13 +70,21 @@ def apply_temperature(probabilities: np.ndarray, temperature: float) -> np.ndarr
     return exp / exp.sum(axis=1, keepdims=True)
 
 
-def fit_temperature(labels: np.ndarray, probabilities: np.ndarray) -> float:
+def scaled_views(views: Sequence[np.ndarray], temperature: float) -> np.ndarray:
+    """The mean over test-time views of each view's temperature-scaled probabilities: what a model whose
+    classifier has the temperature folded in (:func:`emotion_lib.models.fold_temperature`) scores."""
+    return np.mean([apply_temperature(view, temperature) for view in views], axis=0)
+
+
+def fit_temperature(labels: np.ndarray, views: np.ndarray | Sequence[np.ndarray]) -> float:
     """The temperature that minimises the cross-entropy of ``labels`` (the validation split's) under the scaled
-    probabilities; 1.0 leaves the model as it is."""
+    probabilities: one array, or one per test-time view (each view is scaled, then they are averaged, as a model
+    with the temperature folded in would score them); 1.0 leaves the model as it is."""
+    views = [views] if isinstance(views, np.ndarray) and views.ndim == 2 else list(views)
     low, high = np.log(TEMPERATURE_RANGE)
 
     def loss(log_temperature: float) -> float:
-        return sparse_categorical_crossentropy(labels, apply_temperature(probabilities, np.exp(log_temperature)))
+        return sparse_categorical_crossentropy(labels, scaled_views(views, np.exp(log_temperature)))
 
     result = minimize_scalar(loss, bounds=(low, high), method="bounded", options={"xatol": 1e-6})
     return float(np.exp(result.x))

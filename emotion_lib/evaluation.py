@@ -276,14 +276,13 @@ def predict_views(model: Any, images: np.ndarray, *, batch_size: int = 64, flip:
     return views
 
 
-def _predict_views(model: Any, images: np.ndarray, batch_size: int, flip: bool,
-                   shift: int) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+def _averages(views: list[np.ndarray], flip: bool,
+              shift: int) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
     """The probabilities averaged over the test-time views, the single pass's, and the unshifted views' average.
 
     The second is None without ``flip``, the third None without ``shift``: each is what the average would be
     without that kind of view.
     """
-    views = predict_views(model, images, batch_size=batch_size, flip=flip, shift=shift)
     unshifted = np.mean(views[:2], axis=0) if flip else views[0]
     return np.mean(views, axis=0), (views[0] if flip else None), (unshifted if shift else None)
 
@@ -366,11 +365,13 @@ def write_evaluation_outputs(
     plots_dir: Path,
     extra: Mapping[str, Any] | None = None,
     temperature: float = 1.0,
+    views: Sequence[np.ndarray] | None = None,
 ) -> dict:
     """Compute the metrics and write the metrics JSON, text report, CSVs and PNGs for one trial.
 
     ``temperature`` (fitted on the validation split by :func:`evaluate_model`) gives ``ece_calibrated``, the
-    calibration error of the temperature-scaled probabilities; the metrics themselves are the model's own.
+    calibration error of the temperature-scaled probabilities (each of ``views``, the per-view probabilities
+    ``probabilities`` averages, scaled before averaging); the metrics themselves are the model's own.
 
     Split from :func:`evaluate_model` so that everything except the Keras
     forward pass can be exercised without TensorFlow.  Keys in ``extra``
@@ -378,7 +379,7 @@ def write_evaluation_outputs(
     copied into the metrics JSON; they may not shadow a computed metric.
     """
     metrics = compute_metrics(y_true=y_true, probabilities=probabilities, emotions=emotions, loss=loss)
-    scaled = calibration.apply_temperature(probabilities, temperature)
+    scaled = calibration.scaled_views(views if views is not None else [probabilities], temperature)
     metrics.update(_round_floats({"ece": calibration.expected_calibration_error(y_true, probabilities),
                                   "temperature": temperature,
                                   "ece_calibrated": calibration.expected_calibration_error(y_true, scaled)}))
@@ -472,13 +473,13 @@ def evaluate_model(
             f"emotions; re-train it on the current data with `dvc repro train-{trial}`"
         )
 
-    probabilities, single_pass, unshifted = _predict_views(model, images, batch_size, test_time_flip, test_time_shift)
+    views = predict_views(model, images, batch_size=batch_size, flip=test_time_flip, shift=test_time_shift)
+    probabilities, single_pass, unshifted = _averages(views, test_time_flip, test_time_shift)
     loss = sparse_categorical_crossentropy(labels, probabilities)
     # The temperature is fitted on the validation split, scored as the test split is (same views): never on test.
     val_images, val_labels = _load_split_checked(data_dir, "val", emotions)
-    val_probabilities = predict_probabilities(model, val_images, batch_size=batch_size, test_time_flip=test_time_flip,
-                                              test_time_shift=test_time_shift)
-    temperature = calibration.fit_temperature(val_labels, val_probabilities)
+    temperature = calibration.fit_temperature(val_labels, predict_views(
+        model, val_images, batch_size=batch_size, flip=test_time_flip, shift=test_time_shift))
     extra = {**(extra or {}), "test_time_flip": bool(test_time_flip), "test_time_shift": int(test_time_shift)}
     # The figures without each kind of extra view beside the averaged ones, so every run measures what they add.
     for suffix, fewer_views in (("without_flip", single_pass), ("without_shift", unshifted)):
@@ -495,6 +496,7 @@ def evaluate_model(
         plots_dir=Path(plots_dir),
         extra=extra,
         temperature=temperature,
+        views=views,
     )
 
 

@@ -367,6 +367,20 @@ def unfreeze_blocks(model: keras.Model, blocks: Sequence[str]) -> None:
         layer.trainable = layer.name.startswith(wanted)
 
 
+def fold_temperature(model: keras.Model, temperature: float) -> keras.Model:
+    """``model`` with its softmax classifier's logits divided by ``temperature`` (in place; also returned).
+
+    softmax((W x + b) / T) = softmax((W / T) x + b / T), so the classifier's kernel and bias are divided and the
+    model's scores become the temperature-scaled ones (:func:`emotion_lib.calibration.apply_temperature`, per
+    view), with the same predicted labels and no new layer (a copy exported to ONNX carries it too).
+    """
+    if not temperature > 0:
+        raise ValueError(f"temperature must be positive, got {temperature!r}")
+    classifier = model.get_layer("classifier")
+    classifier.set_weights([weight / np.float32(temperature) for weight in classifier.get_weights()])
+    return model
+
+
 # Every entry of a saved .keras file gets this zip timestamp (the zip format's earliest), so that the file's bytes
 # depend on the model alone: a deterministic retraining then leaves DVC nothing to rerun downstream.
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)

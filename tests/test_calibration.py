@@ -62,3 +62,22 @@ def test_the_fitted_temperature_calibrates_an_overconfident_model_without_moving
             < calibration.expected_calibration_error(labels, probabilities) / 2)
     # Temperature 1 is the model itself.
     np.testing.assert_allclose(calibration.apply_temperature(probabilities, 1.0), probabilities, atol=1e-12)
+
+
+def test_a_temperature_folded_into_the_classifier_scores_what_calibration_computes():
+    """The released model carries its temperature in its classifier: per view, its scores are the scaled ones, so
+    averaging its views gives calibration.scaled_views of the unscaled model's views (what evaluate reports)."""
+    from emotion_lib.architecture import VggBnSpec
+    from emotion_lib.evaluation import predict_views
+    from emotion_lib.models import build_model, fold_temperature
+
+    spec = VggBnSpec(image_size=16, widths=(4,), dense_units=8)
+    model = build_model(spec, num_classes=7, seed=0)
+    classifier = model.get_layer("classifier")
+    # Sharper logits than an untrained model's, so the temperature matters.
+    classifier.set_weights([weight * 40 for weight in classifier.get_weights()])
+    images = np.random.default_rng(0).integers(0, 256, (12, 16, 16), dtype=np.uint8)
+    views = predict_views(model, images, flip=True, shift=1, progress=False)
+    folded = predict_views(fold_temperature(model, 2.5), images, flip=True, shift=1, progress=False)
+    np.testing.assert_allclose(np.mean(folded, axis=0), calibration.scaled_views(views, 2.5), atol=1e-5)
+    assert not np.allclose(np.mean(folded, axis=0), np.mean(views, axis=0), atol=1e-3)

@@ -107,8 +107,9 @@ def to_onnx(model: Any, image_size: int) -> Any:
     side, channels = input_geometry(model)
     spec = [tf.TensorSpec((None, image_size, image_size), tf.uint8, name=INPUT_NAME)]
 
-    # training=False spelled out: Keras' own model.export traced an augmented vgg_bn with its batch norm in
-    # training mode (scores off by 0.86), and with the augmentation layers' random ops, which ONNX lacks.
+    # training=False spelled out: Keras' own model.export(format="onnx") kept an augmented vgg_bn's random ops,
+    # which ONNX Runtime cannot load, and with those layers replaced by identities traced the batch norms in
+    # training mode (scores off by 0.86).
     @tf.function(input_signature=spec)
     def probabilities(faces):
         return model(expand_channels(resize_images(faces, side), channels), training=False)

@@ -63,11 +63,13 @@ def main() -> None:
     import tensorflow as tf
 
     from emotion_lib import export, portable
+    from emotion_lib.architecture import Augmentation, VggBnSpec
     from emotion_lib.inputs import model_inputs
     from emotion_lib.models import build_model
 
-    model = build_model(backbone="vgg_bn", num_classes=7, image_size=48, channels=1, widths=[32, 64, 128, 256],
-                        dense_units=256, head_dropout_rate=0.4, augmentation=True, shift=0.1, seed=0)
+    spec = VggBnSpec(widths=(32, 64, 128, 256), dense_units=256, dropout=0.4,
+                     augmentation=Augmentation(enabled=True, shift=0.1))
+    model = build_model(spec, num_classes=7, seed=0)
     folder = Path(tempfile.mkdtemp(prefix="onnx-litert-"))
     start = time.perf_counter()
     (folder / "copy.onnx").write_bytes(export.to_onnx(model, 48).SerializeToString())

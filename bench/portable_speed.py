@@ -89,13 +89,14 @@ def faces_per_second(stderr: str) -> tuple[int, float]:
 def build_release_sized_vgg_bn(path: Path, precision: str) -> str:
     """Save an untrained vgg_bn of the release's widths, built in Keras dtype policy ``precision``; say what it is."""
     import emotion_lib  # noqa: F401  (oneDNN on before TensorFlow loads, as in the stages)
+    from emotion_lib.architecture import Augmentation, VggBnSpec
     from emotion_lib.models import build_model, save_model
     from emotion_lib.precision import dtype_policy
 
+    spec = VggBnSpec(widths=(32, 64, 128, 256), dense_units=256, dropout=0.4,
+                     augmentation=Augmentation(enabled=True, shift=0.1, rotation=0.03, zoom=0.1, erasing=0.125))
     with dtype_policy(precision):
-        model = build_model(backbone="vgg_bn", num_classes=7, image_size=48, channels=1, widths=[32, 64, 128, 256],
-                            dense_units=256, head_dropout_rate=0.4, augmentation=True, shift=0.1, rotation=0.03,
-                            zoom=0.1, erasing=0.125, seed=0)
+        model = build_model(spec, num_classes=7, seed=0)
     save_model(model, path)
     return (f"untrained vgg_bn, widths 32-64-128-256, dense 256, 48x48x1, {model.count_params():,} parameters, "
             f"{precision}")

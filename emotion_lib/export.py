@@ -224,11 +224,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--output", type=Path, help="the copy to write (default: MODEL with the suffix .onnx)")
     parser.add_argument("--test-time-flip", action=argparse.BooleanOptionalAction, default=None,
                         help="record that predict should average each face with its mirror image (default: as "
-                        "evaluate@<trial> does for models/<trial>.keras, evaluate.test_time_flip.<trial>)")
+                        "evaluate-<trial> does for models/<trial>.keras, evaluate.<trial>.test_time_flip)")
     shift = whole_number(0, MAX_TEST_TIME_SHIFT, f"a whole number of pixels from 0 to {MAX_TEST_TIME_SHIFT}")
     parser.add_argument("--test-time-shift", type=shift, default=None, metavar="PIXELS",
                         help="record the pixels predict should also shift each face by, 0 = none (default: as "
-                        "evaluate@<trial> does, evaluate.test_time_shift.<trial>)")
+                        "evaluate-<trial> does, evaluate.<trial>.test_time_shift)")
     return parser
 
 

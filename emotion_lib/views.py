@@ -4,10 +4,10 @@
 backends: a Keras model (through evaluation's input path, view by view) and an exported copy
 (:mod:`emotion_lib.portable`, onnxruntime), so a copy scores exactly the pixels the Keras model would.
 
-``evaluate@<trial>`` still makes the same views inline (``evaluation.predict_views``, ``evaluation.shifted``):
-making it call this module means changing evaluation.py and the evaluate stages' deps in dvc.yaml, and so
-rerunning every evaluation: a change of its own.  Until then tests/test_views.py holds the two to the same
-arrays, in the same order.
+``evaluate-<trial>`` still makes the same views inline (``evaluation.predict_views``, ``evaluation.shifted``):
+making it call this module changes every evaluate stage's code (evaluation.py, and views.py joins its deps when
+dvc.yaml is regenerated), so every evaluation reruns: a change of its own.  Until then tests/test_views.py
+holds the two to the same arrays, in the same order.
 
 This module never imports TensorFlow.
 """

@@ -52,12 +52,13 @@ def make_vgg_bn(path: Path, policy: str = "float32", seed: int = 1) -> Path:
     """A tiny vgg_bn of the study's factory, as trained models are: batch norm away from identity, sharp scores."""
     import keras
 
+    from emotion_lib.architecture import Augmentation, VggBnSpec
     from emotion_lib.models import build_model, save_model
     from emotion_lib.precision import dtype_policy
 
+    spec = VggBnSpec(widths=(4, 8), dense_units=8, dropout=0.3, augmentation=Augmentation(enabled=True, shift=0.1))
     with dtype_policy(policy):
-        model = build_model(backbone="vgg_bn", num_classes=7, image_size=48, channels=1, widths=[4, 8],
-                            dense_units=8, head_dropout_rate=0.3, augmentation=True, shift=0.1, seed=seed)
+        model = build_model(spec, num_classes=7, seed=seed)
     rng = np.random.default_rng(seed)
     for layer in model.layers:
         if isinstance(layer, keras.layers.BatchNormalization):
@@ -158,7 +159,7 @@ def test_export_refuses_a_copy_that_scores_differently_and_writes_nothing(models
 
 
 def test_export_records_the_trials_evaluated_views_and_params_emotions(models, tmp_path):
-    """models/<trial>.keras is exported with the views evaluate@<trial> used, as predict would score it."""
+    """models/<trial>.keras is exported with the views evaluate-<trial> used, as predict would score it."""
     from emotion_lib.config import load_config
 
     config = load_config(REPO_ROOT / "params.yaml")

@@ -221,7 +221,7 @@ def test_predict_runs_a_copy_without_tensorflow_and_scores_as_keras(models, bloc
     assert out.returncode == 0, out.stderr
     (record,) = map(json.loads, out.stdout.splitlines())
     (_, keras_record, _), = predict.predict_files([predict.InputFile(ASTRONAUT, Path("astronaut.png"))], keras_model,
-                                                   detector=faces.FaceDetector(), image_size=48, batch_size=8)
+                                                   detector=faces.make_detector(), image_size=48, batch_size=8)
     assert [f["box"] for f in record["faces"]] == [f["box"] for f in keras_record.faces] and record["faces"]
     np.testing.assert_allclose(scores_of([record]), scores_of([keras_record.record()]), atol=PARITY, rtol=0)
 

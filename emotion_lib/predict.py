@@ -2,9 +2,10 @@
 
 Usage::
 
-    python -m emotion_lib.predict IMAGE_OR_FOLDER... [--model models/<trial>.keras] [--output FILE.jsonl|FILE.csv]
-                                  [--annotate DIR] [--detector yunet|haar] [--min-score S] [--no-detect]
-                                  [--batch-size N] [--[no-]test-time-flip] [--test-time-shift PIXELS]
+    python -m emotion_lib.predict IMAGE_OR_FOLDER... [--model models/<trial>.keras|COPY.onnx]
+                                  [--output FILE.jsonl|FILE.csv] [--annotate DIR] [--detector yunet|haar]
+                                  [--min-score S] [--no-detect] [--batch-size N] [--[no-]test-time-flip]
+                                  [--test-time-shift PIXELS]
 
 Folders are walked recursively for the image extensions ``prepare`` accepts
 (``data.extensions`` in params.yaml).  Each image is read by
@@ -14,7 +15,9 @@ image is one pre-cropped face), each face is cut out as FER-2013 frames its
 faces and normalised by ``prepare.normalise_image`` and the
 crops of many images are scored together, in batches, through
 :func:`emotion_lib.evaluation.predict_probabilities`: the input path of
-training and evaluation.
+training and evaluation.  With ``--model COPY.onnx``, a copy written by ``python -m emotion_lib.export``,
+the same crops are scored by onnxruntime (:mod:`emotion_lib.portable`) and neither TensorFlow nor Keras is
+imported; the copy brings its emotions, face size and evaluated test-time views.
 
 Output: one JSON object per image (JSON Lines, stdout by default), or with
 ``--output FILE.csv`` one row per face; each face has its box, its detector
@@ -28,6 +31,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
+import dataclasses
 import json
 import os
 import sys
@@ -39,10 +43,11 @@ from typing import IO, Any
 
 import numpy as np
 
-from emotion_lib import EMOTIONS, faces
+from emotion_lib import EMOTIONS, faces, portable
 from emotion_lib.cli import Parser, run_stage
 from emotion_lib.config import MAX_TEST_TIME_SHIFT
 from emotion_lib.errors import UserError, why_not_a_file
+from emotion_lib.views import views_of
 
 EXIT_OK = 0
 EXIT_UNREADABLE = 1
@@ -126,24 +131,31 @@ def project_settings(params_path: Path = PARAMS_FILE) -> Settings:
     return Settings(exts, int(image_size), emotions, note, flips, shifts)
 
 
-def use_test_time_flip(requested: bool | None, model_path: Path, settings: Settings) -> tuple[bool, str]:
+def use_test_time_flip(requested: bool | None, model_path: Path, settings: Settings,
+                       copy: portable.CopyInfo | None = None) -> tuple[bool, str]:
     """Whether to average each face with its mirror image, and why.
 
     ``--test-time-flip`` / ``--no-test-time-flip`` decide; without either, a
     trial's model (``models/<trial>.keras``) is scored as ``evaluate-<trial>``
     scores it (``evaluate.<trial>.test_time_flip``), so predict reproduces the
-    evaluated figures; any other model without flipping.
+    evaluated figures; an exported ``copy`` as it records (what its trial was
+    evaluated with, when exported); any other model without flipping.
     """
     if requested is not None:
         return requested, "--test-time-flip" if requested else "--no-test-time-flip"
+    if copy is not None:
+        return copy.test_time_flip, f"recorded in {model_path}"
     flip, why = _as_evaluated(model_path, settings.test_time_flip, "test_time_flip", False)
     return bool(flip), why
 
 
-def use_test_time_shift(requested: int | None, model_path: Path, settings: Settings) -> tuple[int, str]:
+def use_test_time_shift(requested: int | None, model_path: Path, settings: Settings,
+                        copy: portable.CopyInfo | None = None) -> tuple[int, str]:
     """How many pixels to also shift each face by (0: no shifted views), and why; as :func:`use_test_time_flip`."""
     if requested is not None:
         return requested, "--test-time-shift"
+    if copy is not None:
+        return copy.test_time_shift, f"recorded in {model_path}"
     shift, why = _as_evaluated(model_path, settings.test_time_shift, "test_time_shift", 0)
     return int(shift), why
 
@@ -216,13 +228,24 @@ def _shown(path: Path) -> str:
 
 
 def load_classifier(path: Path, emotions: Sequence[str] = EMOTIONS, trial_hint: str = "") -> Any:
-    """Load a project model and check it outputs one probability per emotion of ``emotions``."""
+    """Load a project model and check it outputs one probability per emotion of ``emotions``.
+
+    A ``.onnx`` file is an exported copy (:func:`emotion_lib.portable.load_copy`), checked against its own
+    emotions, which it carries; anything else is a Keras model, loaded with TensorFlow.
+    """
     remedy = (f"run `dvc repro train-{trial_hint}` (or `dvc pull`), or pass --model models/<trial>.keras"
               if trial_hint else "pass --model models/<trial>.keras, a model trained by this project")
     if not path.is_file():  # Said before TensorFlow's few seconds of start-up.
         raise UserError(f"model file {path} {why_not_a_file(path)}; {remedy}")
-    from emotion_lib.inputs import input_geometry
-    from emotion_lib.models import load_model
+    if portable.is_copy_path(path):
+        return portable.load_copy(path)
+    try:
+        from emotion_lib.inputs import input_geometry
+        from emotion_lib.models import load_model
+    except ImportError as error:  # A machine set up for exported copies only (requirements-portable.txt).
+        raise UserError(f"{path}: a Keras model needs TensorFlow and Keras, which cannot be imported here "
+                        f"({error}); install requirements.txt, or run a copy exported elsewhere with "
+                        f"`python -m emotion_lib.export {path}` (--model {path.with_suffix('.onnx')})") from None
 
     # load_model also refuses a model whose outputs are not probabilities (a softmax).
     model = load_model(path, compile=False, remedy=remedy)
@@ -266,21 +289,34 @@ def _prepare_one(item: InputFile, detector: faces.FaceDetector | None, image_siz
 def _score(model: Any, pending: list[_Pending], batch_size: int, emotions: Sequence[str],
            test_time_flip: bool = False, test_time_shift: int = 0) -> None:
     """Score every crop of ``pending`` in one pass and fill in the face records."""
-    from emotion_lib.evaluation import predict_probabilities
-
     crops = [p.crops for p in pending if len(p.crops)]
     if not crops:
         return
-    # predict reports per image (its Progress line), so the per-view lines of evaluation's progress stay off.
-    probabilities = iter(predict_probabilities(model, np.concatenate(crops), batch_size=batch_size,
-                                               test_time_flip=test_time_flip, test_time_shift=test_time_shift,
-                                               progress=False))
+    probabilities = iter(score_crops(model, np.concatenate(crops), batch_size=batch_size,
+                                     test_time_flip=test_time_flip, test_time_shift=test_time_shift))
     for p in pending:
         for box, detector_score in zip(p.boxes, p.scores, strict=True):
             row = next(probabilities)
             scores = {emotion: float(score) for emotion, score in zip(emotions, row, strict=True)}
             p.result.faces.append({"box": list(box), "score": detector_score,
                                    "emotion": emotions[int(np.argmax(row))], "scores": scores})
+
+
+def score_crops(model: Any, crops: np.ndarray, *, batch_size: int, test_time_flip: bool = False,
+                test_time_shift: int = 0) -> np.ndarray:
+    """Class probabilities of stored-form crops (N, S, S), averaged over the test-time views of ``views.views_of``.
+
+    An exported copy scores the views with onnxruntime; a Keras model through evaluation's input path, view by
+    view (the numpy views are the same for both).
+    """
+    if isinstance(model, portable.PortableClassifier):
+        return model.predict_probabilities(crops, batch_size=batch_size, test_time_flip=test_time_flip,
+                                           test_time_shift=test_time_shift)
+    from emotion_lib.evaluation import predict_probabilities
+
+    # predict reports per image (its Progress line), so the per-view lines of evaluation's progress stay off.
+    return np.mean([predict_probabilities(model, view, batch_size=batch_size, progress=False)
+                    for view in views_of(crops, flip=test_time_flip, shift=test_time_shift)], axis=0)
 
 
 def predict_files(files: Iterable[InputFile], model: Any, *, detector: faces.FaceDetector | None, image_size: int,
@@ -488,7 +524,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="exit status: 0 every image was read; 1 some images (or paths) could not be read, see the error "
                "records; 2 usage or model error before any prediction")
     parser.add_argument("paths", nargs="+", metavar="IMAGE_OR_FOLDER", help="image files and folders (recursive)")
-    parser.add_argument("--model", type=Path, help="a trained model, models/<trial>.keras "
+    parser.add_argument("--model", type=Path, help="a trained model, models/<trial>.keras, or a copy exported by "
+                        "python -m emotion_lib.export, FILE.onnx, which runs without TensorFlow "
                         "(default: the best trial of metrics/summary.json)")
     parser.add_argument("--output", type=Path, help="write FILE.jsonl (one object per image) or FILE.csv "
                         "(one row per face) instead of JSON Lines on stdout")
@@ -502,20 +539,20 @@ def build_parser() -> argparse.ArgumentParser:
                         f"yunet, scores 0 to 1; {faces.MIN_NEIGHBORS} for haar, whose score is its neighbour count)")
     parser.add_argument("--no-detect", action="store_true", help="each image is one pre-cropped face "
                         "(FER-style 48x48 crops): no face detection")
-    positive = _whole_number(1, None, "a positive integer")
+    positive = whole_number(1, None, "a positive integer")
     parser.add_argument("--batch-size", type=positive, default=64, metavar="N",
                         help="faces per model batch (default 64)")
     parser.add_argument("--test-time-flip", action=argparse.BooleanOptionalAction, default=None,
                         help="score each face as the mean of it and its mirror image (default: as evaluate-<trial> "
                         "does for models/<trial>.keras, evaluate.<trial>.test_time_flip; off for other models)")
-    shift = _whole_number(0, MAX_TEST_TIME_SHIFT, f"a whole number of pixels from 0 to {MAX_TEST_TIME_SHIFT}")
+    shift = whole_number(0, MAX_TEST_TIME_SHIFT, f"a whole number of pixels from 0 to {MAX_TEST_TIME_SHIFT}")
     parser.add_argument("--test-time-shift", type=shift, default=None, metavar="PIXELS",
                         help="also average over each face shifted this many pixels up, down, left and right; 0 = off "
                         "(default: as evaluate-<trial> does, evaluate.<trial>.test_time_shift; 0 for other models)")
     return parser
 
 
-def _whole_number(low: int, high: int | None, expected: str) -> Callable[[str], int]:
+def whole_number(low: int, high: int | None, expected: str) -> Callable[[str], int]:
     """An argparse ``type``: a whole number from ``low`` to ``high`` (None: no limit); else it says ``expected``."""
     def parse(text: str) -> int:
         try:
@@ -566,11 +603,16 @@ def _run(args: argparse.Namespace) -> None:
         trial = model_path.stem
         print(message, file=sys.stderr)
     model = load_classifier(model_path, settings.emotions, trial)
-    test_time_flip, why = use_test_time_flip(args.test_time_flip, model_path, settings)
+    copy = model.info if isinstance(model, portable.PortableClassifier) else None
+    if copy is not None:
+        # The copy knows its outputs and its face size; params.yaml, if present at all, may be another study's.
+        print(f"model: {portable.describe(copy, settings.emotions)}", file=sys.stderr)
+        settings = dataclasses.replace(settings, emotions=copy.emotions, image_size=copy.image_size)
+    test_time_flip, why = use_test_time_flip(args.test_time_flip, model_path, settings, copy)
     if test_time_flip:
         print(f"test-time flip: on ({why}): each face is scored as the mean of it and its mirror image",
               file=sys.stderr)
-    test_time_shift, why = use_test_time_shift(args.test_time_shift, model_path, settings)
+    test_time_shift, why = use_test_time_shift(args.test_time_shift, model_path, settings, copy)
     if test_time_shift:
         print(f"test-time shift: {test_time_shift} px ({why}): the face moved up, down, left and right is averaged in",
               file=sys.stderr)

@@ -62,7 +62,10 @@ def expected_calibration_error(labels: np.ndarray, probabilities: np.ndarray, n_
 
 
 def apply_temperature(probabilities: np.ndarray, temperature: float) -> np.ndarray:
-    """``softmax(log(p) / T)``: the model's probabilities with its logits divided by ``temperature``."""
+    """``softmax(log(p) / T)``: the model's probabilities with its logits divided by ``temperature``.
+
+    Exact while no probability has underflowed float32 (a logit gap under about 87); past that the lost logit is
+    taken as log of float32's smallest normal, which a model with the temperature folded in does not do."""
     logits = np.log(np.clip(np.asarray(probabilities, dtype=np.float64), np.finfo(np.float32).tiny, None))
     scaled = logits / float(temperature)
     scaled -= scaled.max(axis=1, keepdims=True)

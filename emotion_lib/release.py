@@ -1,0 +1,157 @@
+"""Package a trial trained on FER-2013 as the project's released model: calibrated, portable, measured.
+
+Usage::
+
+    python -m emotion_lib.release RUN_DIR [--trial vgg_bn] [--name vgg_bn-fer2013-v1] [--out release]
+
+``RUN_DIR`` is a copy of this repository where ``dvc exp run`` prepared FER-2013's training images and trained
+and evaluated the trial (``models/<trial>.keras``, ``data/prepared``, ``metrics/``, ``params.yaml``).  Writes to
+``--out``:
+
+* ``<name>.keras`` - the trained model with the temperature fitted on the validation split folded into its
+  classifier (:func:`emotion_lib.models.fold_temperature`), so its scores are calibrated probabilities,
+  computing in float32;
+* ``<name>.onnx`` - its portable copy (:mod:`emotion_lib.export`), which predict runs without TensorFlow;
+* ``<name>.json`` - every figure the model card states: the dev-test scores of the shipped model (with the
+  trial's evaluated test-time views), per-class precision/recall/F1, calibration before and after, the copy's
+  largest score difference from the Keras model over every test face, what the model was trained on, its params,
+  and each file's SHA-256;
+* ``<name>-confusion.png`` and ``<name>-reliability.png``.
+
+The test split only measures: nothing here is fitted on it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from emotion_lib import calibration, plotting
+from emotion_lib.atomic import read_json, write_json
+from emotion_lib.cli import Parser, run_stage
+from emotion_lib.errors import UserError
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def make_release(run_dir: Path, out_dir: Path, *, trial: str = "vgg_bn", name: str = "vgg_bn-fer2013-v1") -> dict:
+    """Write the release files of ``trial`` trained in ``run_dir`` into ``out_dir``; return the figures written."""
+    from emotion_lib.config import load_config
+    from emotion_lib.evaluation import _load_split_checked, compute_metrics, predict_views
+    from emotion_lib.export import float32_model
+    from emotion_lib.inputs import read_emotions
+    from emotion_lib.models import fold_temperature, load_model, save_model
+
+    run_dir, out_dir = Path(run_dir), Path(out_dir)
+    config = load_config(run_dir / "params.yaml")
+    views = config.views(trial)
+    data_dir = run_dir / "data" / "prepared"
+    emotions = read_emotions(data_dir)
+    model = load_model(run_dir / "models" / f"{trial}.keras", remedy=f"train it with `dvc exp run evaluate-{trial}`")
+    scored = {"batch_size": 64, "flip": views.test_time_flip, "shift": views.test_time_shift, "progress": False}
+
+    val_images, val_labels = _load_split_checked(data_dir, "val", emotions)
+    temperature = calibration.fit_temperature(val_labels, predict_views(model, val_images, **scored))
+    test_images, test_labels = _load_split_checked(data_dir, "test", emotions)
+    unscaled = np.mean(predict_views(model, test_images, **scored), axis=0)
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    keras_path = out_dir / f"{name}.keras"
+    # Saved computing in float32, as its portable copy does: a laptop without native bfloat16 would emulate it.
+    save_model(float32_model(fold_temperature(model, temperature)), keras_path)
+    shipped = np.mean(predict_views(load_model(keras_path), test_images, **scored), axis=0)
+    metrics = compute_metrics(y_true=test_labels, probabilities=shipped, emotions=emotions, loss=None)
+    onnx_path, parity = _portable_copy(keras_path, test_images, shipped, emotions, config, views)
+    _figures_png(out_dir, name, test_labels, unscaled, shipped, emotions, temperature)
+    figures = {
+        "name": name, "trial": trial, "emotions": list(emotions),
+        "test": {**metrics, "ece": calibration.expected_calibration_error(test_labels, shipped)},
+        "test_before_temperature": {
+            "accuracy": compute_metrics(y_true=test_labels, probabilities=unscaled, emotions=emotions,
+                                        loss=None)["accuracy"],
+            "ece": calibration.expected_calibration_error(test_labels, unscaled)},
+        "temperature": temperature, "test_time_flip": views.test_time_flip, "test_time_shift": views.test_time_shift,
+        "onnx_max_difference": parity, "validation_images": int(len(val_labels)),
+        "trained_on": _training_facts(run_dir, trial),
+        "params": yaml.safe_load((run_dir / "params.yaml").read_text())["trials"][trial],
+        "sha256": {path.name: sha256(path) for path in (keras_path, onnx_path)},
+    }
+    write_json(out_dir / f"{name}.json", figures)
+    return figures
+
+
+def _portable_copy(keras_path: Path, images: np.ndarray, shipped: np.ndarray, emotions: Sequence[str], config: Any,
+                   views: Any) -> tuple[Path, float]:
+    """Export the shipped model and measure the copy against it on every test face, in every view."""
+    from emotion_lib.export import export_copy
+    from emotion_lib.portable import load_copy
+
+    onnx_path = keras_path.with_suffix(".onnx")
+    export_copy(keras_path, onnx_path, emotions=emotions, image_size=config.data.image_size,
+                test_time_flip=views.test_time_flip, test_time_shift=views.test_time_shift)
+    copy = load_copy(onnx_path).predict_probabilities(images, test_time_flip=views.test_time_flip,
+                                                      test_time_shift=views.test_time_shift)
+    return onnx_path, float(np.abs(copy - shipped).max())
+
+
+def _figures_png(out_dir: Path, name: str, labels: np.ndarray, unscaled: np.ndarray, shipped: np.ndarray,
+                 emotions: Sequence[str], temperature: float) -> None:
+    from sklearn.metrics import confusion_matrix
+
+    counts = confusion_matrix(labels, shipped.argmax(axis=1), labels=list(range(len(emotions))))
+    accuracy = float(np.mean(shipped.argmax(axis=1) == labels))
+    plotting.save_png(plotting.confusion_heatmap(counts, list(emotions), title=f"{name}: FER-2013 dev test split, "
+                                                 f"row-normalised (accuracy {accuracy:.4f})"),
+                      out_dir / f"{name}-confusion.png")
+    curves = {f"as trained (ECE {calibration.expected_calibration_error(labels, unscaled):.3f})":
+              calibration.top_label(labels, unscaled),
+              f"released, temperature {temperature:.2f} folded in "
+              f"(ECE {calibration.expected_calibration_error(labels, shipped):.3f})":
+              calibration.top_label(labels, shipped)}
+    plotting.save_png(plotting.reliability_diagram(curves, title=f"{name}: reliability, FER-2013 dev test split",
+                                                   n_bins=calibration.N_BINS), out_dir / f"{name}-reliability.png")
+
+
+def _training_facts(run_dir: Path, trial: str) -> dict:
+    """What prepare kept and dropped, and how the trial trained (run_dir's metrics)."""
+    prepare = read_json(run_dir / "metrics" / "prepare.json", "prepare metrics", "run `dvc exp run` first")
+    train = read_json(run_dir / "metrics" / "train" / trial / "metrics.json", "training summary",
+                      f"run `dvc exp run train-{trial}` first")
+    timing = read_json(run_dir / "metrics" / "train" / trial / "timing.json", "timing file",
+                       f"run `dvc exp run train-{trial}` first")
+    keys = ("epochs_run", "saved_epoch", "precision", "onednn", "train_split", "trainable_params")
+    return {"prepare": prepare, "training": {key: train.get(key) for key in keys}, "timing": timing}
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """The command line; exits 0, or 2 with one ``error:`` line."""
+    parser = Parser(prog="python -m emotion_lib.release", description=__doc__.split("\n\n")[0])
+    parser.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a repository copy where the trial trained")
+    parser.add_argument("--trial", default="vgg_bn")
+    parser.add_argument("--name", default="vgg_bn-fer2013-v1", help="the release's file names")
+    parser.add_argument("--out", type=Path, default=Path("release"))
+
+    def run(args: argparse.Namespace) -> None:
+        if not (args.run_dir / "params.yaml").is_file():
+            raise UserError(f"{args.run_dir}: no params.yaml; give the repository copy the trial trained in")
+        figures = make_release(args.run_dir, args.out, trial=args.trial, name=args.name)
+        test = figures["test"]
+        print(f"release: {args.out / args.name}.keras/.onnx: dev-test accuracy {test['accuracy']:.4f}, macro F1 "
+              f"{test['macro_avg']['f1']:.4f}, ECE {figures['test_before_temperature']['ece']:.3f} -> "
+              f"{test['ece']:.3f} (temperature {figures['temperature']:.3f}), copy within "
+              f"{figures['onnx_max_difference']:.1g}", file=sys.stderr)
+
+    run_stage(run, parser, argv)
+
+
+if __name__ == "__main__":
+    main()

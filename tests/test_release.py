@@ -1,0 +1,79 @@
+"""The release packager on a tiny trained run: a calibrated model, its portable copy and every figure the model card
+states, each recomputed here from the files it wrote."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from emotion_lib import EMOTIONS, calibration
+from tests.pipeline_utils import REPO_ROOT, edited
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> Path:
+    """A repository copy as `dvc exp run` leaves it: params, prepared splits, the trained trial and its metrics."""
+    from emotion_lib.config import load_config
+    from emotion_lib.models import build_model, save_model
+
+    root = tmp_path_factory.mktemp("run")
+    params = edited(yaml.safe_load((REPO_ROOT / "params.yaml").read_text()),
+                    {"trials.vgg_bn.widths": [4], "trials.vgg_bn.dense_units": 8})
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    model = build_model(load_config(root / "params.yaml").trial_run("vgg_bn").model, num_classes=7, seed=0)
+    classifier = model.get_layer("classifier")  # sharper than untrained, so the temperature has work to do
+    classifier.set_weights([weight * 8 for weight in classifier.get_weights()])
+    (root / "models").mkdir()
+    save_model(model, root / "models" / "vgg_bn.keras")
+    data = root / "data" / "prepared"
+    data.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for split, count in (("val", 40), ("test", 30)):
+        np.savez(data / f"{split}.npz", images=rng.integers(0, 256, (count, 48, 48), dtype=np.uint8),
+                 labels=rng.integers(0, 7, count).astype(np.int64))
+    (data / "meta.json").write_text(json.dumps({"emotions": list(EMOTIONS)}))
+    (root / "metrics" / "train" / "vgg_bn").mkdir(parents=True)
+    (root / "metrics" / "prepare.json").write_text(json.dumps({"images": {"found": 70}}))
+    (root / "metrics" / "train" / "vgg_bn" / "metrics.json").write_text(json.dumps({"epochs_run": 1}))
+    (root / "metrics" / "train" / "vgg_bn" / "timing.json").write_text(json.dumps({"train_seconds": 1.0}))
+    return root
+
+
+def test_the_release_is_calibrated_on_validation_portable_and_measured_on_test(run_dir, tmp_path):
+    from emotion_lib.evaluation import compute_metrics, predict_views
+    from emotion_lib.models import load_model
+    from emotion_lib.portable import load_copy
+    from emotion_lib.release import main
+
+    out = tmp_path / "release"
+    main([str(run_dir), "--out", str(out), "--name", "tiny-v1"])
+    figures = json.loads((out / "tiny-v1.json").read_text())
+    for name in ("tiny-v1.keras", "tiny-v1.onnx"):
+        assert figures["sha256"][name] == hashlib.sha256((out / name).read_bytes()).hexdigest()
+    assert (out / "tiny-v1-confusion.png").is_file() and (out / "tiny-v1-reliability.png").is_file()
+    views = {"flip": True, "shift": 3}  # the real params' evaluate.vgg_bn
+    assert (figures["test_time_flip"], figures["test_time_shift"]) == (True, 3)
+
+    trained = load_model(run_dir / "models" / "vgg_bn.keras")
+    with np.load(run_dir / "data/prepared/val.npz") as val, np.load(run_dir / "data/prepared/test.npz") as test:
+        temperature = calibration.fit_temperature(val["labels"], predict_views(trained, val["images"], **views))
+        test_images, test_labels = test["images"], test["labels"]
+    assert figures["temperature"] == pytest.approx(temperature, rel=1e-6) and temperature != pytest.approx(1.0)
+    # The shipped model scores the temperature-scaled views of the trained one; its copy scores what it scores.
+    shipped = np.mean(predict_views(load_model(out / "tiny-v1.keras"), test_images, **views), axis=0)
+    np.testing.assert_allclose(
+        shipped, calibration.scaled_views(predict_views(trained, test_images, **views), temperature), atol=1e-5)
+    copy = load_copy(out / "tiny-v1.onnx").predict_probabilities(test_images, test_time_flip=True, test_time_shift=3)
+    assert figures["onnx_max_difference"] == pytest.approx(float(np.abs(copy - shipped).max()), abs=1e-6)
+    assert figures["onnx_max_difference"] < 1e-3
+    metrics = compute_metrics(y_true=test_labels, probabilities=shipped, emotions=EMOTIONS, loss=None)
+    assert figures["test"]["accuracy"] == metrics["accuracy"]
+    assert figures["test"]["macro_avg"] == metrics["macro_avg"]
+    assert figures["test"]["ece"] == pytest.approx(calibration.expected_calibration_error(test_labels, shipped))
+    assert figures["trained_on"]["prepare"] == {"images": {"found": 70}}
+    assert figures["params"]["widths"] == [4]

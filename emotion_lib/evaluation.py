@@ -48,6 +48,7 @@ from emotion_lib import calibration, plotting
 from emotion_lib.atomic import write_json, write_text
 from emotion_lib.errors import UserError
 from emotion_lib.losses import sparse_categorical_crossentropy
+from emotion_lib.views import views_of
 
 FLOAT_DECIMALS = 6
 """Floats in the metrics JSON are rounded to this many decimals so that diffs stay readable and stable."""
@@ -251,29 +252,13 @@ def predict_probabilities(model: Any, images: np.ndarray, *, batch_size: int = 6
     return np.mean(views, axis=0)
 
 
-def shifted(images: np.ndarray, dy: int, dx: int) -> np.ndarray:
-    """``images`` (N, H, W) moved by (dy, dx) pixels, the edge rows and columns repeated into the gap."""
-    pad_y, pad_x = abs(dy), abs(dx)
-    padded = np.pad(images, ((0, 0), (pad_y, pad_y), (pad_x, pad_x)), mode="edge")
-    height, width = images.shape[1:]
-    return np.ascontiguousarray(padded[:, pad_y - dy: pad_y - dy + height, pad_x - dx: pad_x - dx + width])
-
-
 def predict_views(model: Any, images: np.ndarray, *, batch_size: int = 64, flip: bool = False,
                   shift: int = 0, progress: bool = True) -> list[np.ndarray]:
-    """The class probabilities of every test-time view of ``images``, one array per view, in this order.
-
-    The images as given, then (with ``shift``) moved ``shift`` pixels down, up, right and left; with ``flip``
-    each followed by its mirror image.  :func:`predict_probabilities` averages them.
+    """The class probabilities of every test-time view of ``images`` (:func:`emotion_lib.views.views_of`, the
+    views predict's two backends score too), one array per view, in its order.  :func:`predict_probabilities`
+    averages them.
     """
-    offsets = [(0, 0)] + ([(shift, 0), (-shift, 0), (0, shift), (0, -shift)] if shift else [])
-    views = []
-    for dy, dx in offsets:
-        moved = shifted(images, dy, dx) if (dy, dx) != (0, 0) else images
-        views.append(_predict_once(model, moved, batch_size, progress))
-        if flip:
-            views.append(_predict_once(model, np.ascontiguousarray(moved[:, :, ::-1]), batch_size, progress))
-    return views
+    return [_predict_once(model, view, batch_size, progress) for view in views_of(images, flip=flip, shift=shift)]
 
 
 def _averages(views: list[np.ndarray], flip: bool,
@@ -506,6 +491,5 @@ __all__ = [
     "evaluate_model",
     "predict_probabilities",
     "predict_views",
-    "shifted",
     "write_evaluation_outputs",
 ]

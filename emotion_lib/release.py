@@ -16,7 +16,9 @@ and evaluated the trial (``models/<trial>.keras``, ``data/prepared``, ``metrics/
   trial's evaluated test-time views), per-class precision/recall/F1, calibration before and after, the copy's
   largest score difference from the Keras model over every test face, what the model was trained on, its params,
   and each file's SHA-256;
-* ``<name>-confusion.png`` and ``<name>-reliability.png``.
+* ``<name>-confusion.png`` and ``<name>-reliability.png``;
+* ``MODEL_CARD.md`` - the model card, written from those figures (:func:`model_card`), so it states what was
+  measured and nothing else.
 
 The test split only measures: nothing here is fitted on it.
 """
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -34,7 +37,7 @@ import numpy as np
 import yaml
 
 from emotion_lib import calibration, plotting
-from emotion_lib.atomic import read_json, write_json
+from emotion_lib.atomic import read_json, write_json, write_text
 from emotion_lib.cli import Parser, run_stage
 from emotion_lib.errors import UserError
 
@@ -43,7 +46,8 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def make_release(run_dir: Path, out_dir: Path, *, trial: str = "vgg_bn", name: str = "vgg_bn-fer2013-v1") -> dict:
+def make_release(run_dir: Path, out_dir: Path, *, trial: str = "vgg_bn", name: str = "vgg_bn-fer2013-v1",
+                 command: str = "", cpu: str = "") -> dict:
     """Write the release files of ``trial`` trained in ``run_dir`` into ``out_dir``; return the figures written."""
     from emotion_lib.config import load_config
     from emotion_lib.evaluation import _load_split_checked, compute_metrics, predict_views
@@ -84,8 +88,10 @@ def make_release(run_dir: Path, out_dir: Path, *, trial: str = "vgg_bn", name: s
         "trained_on": _training_facts(run_dir, trial),
         "params": yaml.safe_load((run_dir / "params.yaml").read_text())["trials"][trial],
         "sha256": {path.name: sha256(path) for path in (keras_path, onnx_path)},
+        "command": command, "cpu": cpu,
     }
     write_json(out_dir / f"{name}.json", figures)
+    write_text(out_dir / "MODEL_CARD.md", model_card(figures))
     return figures
 
 
@@ -132,6 +138,106 @@ def _training_facts(run_dir: Path, trial: str) -> dict:
     return {"prepare": prepare, "training": {key: train.get(key) for key in keys}, "timing": timing}
 
 
+def model_card(figures: dict) -> str:
+    """The model card (Hugging Face's sections) of a release, every number from ``figures``."""
+    name, test, before = figures["name"], figures["test"], figures["test_before_temperature"]
+    prepare, training = figures["trained_on"]["prepare"], figures["trained_on"]["training"]
+    splits = prepare["counts"]["splits"]
+    emotions = figures["emotions"]
+    per_class = "\n".join(f"| {e} | {test['per_class'][e]['precision']:.3f} | {test['per_class'][e]['recall']:.3f} | "
+                          f"{test['per_class'][e]['f1']:.3f} | {test['per_class'][e]['support']} |" for e in emotions)
+    counts = " / ".join(f"{e} {prepare['counts']['train_full'][e]:,}" for e in emotions)
+    views = "the face and its mirror image" if figures["test_time_flip"] else "the face"
+    if figures["test_time_shift"]:
+        views += f", each also moved {figures['test_time_shift']} px up, down, left and right"
+    hashes = "\n".join(f"| `{file}` | `{digest}` |" for file, digest in figures["sha256"].items())
+    minutes = figures["trained_on"]["timing"].get("train_seconds", 0) / 60
+    fewest = min(emotions, key=lambda e: prepare["counts"]["train_full"][e])
+    weakest = min(emotions, key=lambda e: test["per_class"][e]["f1"])
+    headline = " | ".join(f"{test[key]:.4f}" for key in ("accuracy", "balanced_accuracy")) + " | " + " | ".join(
+        f"{value:.4f}" for value in (test["macro_avg"]["f1"], test["macro_auc"], test["ece"]))
+    return f"""# Model card: {name}
+
+A facial-expression classifier: given a face, one probability for each of {len(emotions)} emotions
+({", ".join(emotions)}). The `{figures["trial"]}` trial of this project (a VGG-style CNN with batch normalisation,
+48x48 grayscale input), trained by the project's own pipeline on FER-2013's training images, with its scores
+calibrated. `python -m emotion_lib.predict photo.jpg` uses it by default.
+
+| file | what it is |
+|---|---|
+| `{name}.onnx` | the portable copy predict uses by default: onnxruntime, no TensorFlow |
+| `{name}.keras` | the Keras model (float32), the same scores to {figures["onnx_max_difference"]:.1g} |
+| `{name}.json` | every figure on this card |
+
+## Training data
+
+FER-2013 (Goodfellow et al., "Challenges in Representation Learning", ICML 2013), **training images only**: the
+official training set's 28,709 images re-split, stratified per class with a fixed seed, into a development train
+split (24,403) and a development test split (4,306, which only measures this model). `prepare` removed exact
+duplicate images ({prepare["dropped"]["duplicate_of_test"]} training copies of test images,
+{prepare["dropped"]["duplicate_in_train"]} repeats within training) and files that were not usable images
+({prepare["dropped"]["decode_error"] + prepare["dropped"]["extension"]}). The model trained on every remaining
+training image outside the validation split ({training["train_split"]} split: {counts}); the validation split
+({splits["val"]["total"]} images, balanced) chose nothing but the temperature below. FER-2013's official test
+set was not used.
+
+## Training
+
+`{figures["command"]}`
+
+Params (`trials.{figures["trial"]}`): `{json.dumps(figures["params"], sort_keys=True)}`.
+{training["epochs_run"]} epochs ({training["precision"]}), {minutes:.1f} minutes of training on {figures["cpu"]}.
+
+## Results on the FER-2013 dev test split ({test["test_size"]:,} images)
+
+Scored as predict scores by default: the mean of the probabilities for {views}.
+
+| accuracy | balanced accuracy | macro F1 | macro AUC | ECE (15 bins) |
+|---:|---:|---:|---:|---:|
+| {headline} |
+
+| emotion | precision | recall | F1 | images |
+|---|---:|---:|---:|---:|
+{per_class}
+
+![confusion matrix]({name}-confusion.png)
+
+## Calibration
+
+A temperature of {figures["temperature"]:.3f}, fitted on the validation split, is folded into the classifier:
+the top-label expected calibration error on the test split went from {before["ece"]:.4f} to {test["ece"]:.4f}
+(accuracy {before["accuracy"]:.4f} before, {test["accuracy"]:.4f} after: averaging the scaled views can move a
+near tie). Of the faces it labels with confidence 0.7, about 70 % are right.
+
+![reliability diagram]({name}-reliability.png)
+
+## Intended use and limits
+
+- Research and teaching on facial expression recognition, under FER-2013's terms (research use).
+- Input: one roughly frontal face, cropped and converted to 48x48 grayscale (predict's face detector does this for
+  photos). Profile faces, occlusions, very small or blurred faces, and expressions outside the seven are out of
+  scope; the model still answers, with a probability that means less there.
+- FER-2013's labels are noisy (its authors estimate human accuracy on it at about 65 %) and its faces come from
+  web image searches: its demographics are not documented and not balanced, so accuracy differs across groups in
+  ways not measured here. `{fewest}` has the fewest training images; `{weakest}` the lowest F1
+  ({test["per_class"][weakest]["f1"]:.3f}).
+- It recognises expressions, not felt emotions; do not use it to make decisions about people.
+
+## Train the same on the full official FER-2013
+
+With FER-2013 from Kaggle in its folder layout (`train/`, `test/`):
+`{figures["command"].replace("<fer2013-dev>", "<fer2013>")}`, then
+`python -m emotion_lib.release <that repository> --out release` writes these files and this card. The official
+test split then measures it.
+
+## Files
+
+| file | SHA-256 |
+|---|---|
+{hashes}
+"""
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """The command line; exits 0, or 2 with one ``error:`` line."""
     parser = Parser(prog="python -m emotion_lib.release", description=__doc__.split("\n\n")[0])
@@ -139,11 +245,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--trial", default="vgg_bn")
     parser.add_argument("--name", default="vgg_bn-fer2013-v1", help="the release's file names")
     parser.add_argument("--out", type=Path, default=Path("release"))
+    parser.add_argument("--command", default="", help="the command that trained the run, for the model card")
+    parser.add_argument("--cpu", default="", help="the CPU it trained on, for the model card")
 
     def run(args: argparse.Namespace) -> None:
         if not (args.run_dir / "params.yaml").is_file():
             raise UserError(f"{args.run_dir}: no params.yaml; give the repository copy the trial trained in")
-        figures = make_release(args.run_dir, args.out, trial=args.trial, name=args.name)
+        figures = make_release(args.run_dir, args.out, trial=args.trial, name=args.name, command=args.command,
+                               cpu=args.cpu)
         test = figures["test"]
         print(f"release: {args.out / args.name}.keras/.onnx: dev-test accuracy {test['accuracy']:.4f}, macro F1 "
               f"{test['macro_avg']['f1']:.4f}, ECE {figures['test_before_temperature']['ece']:.3f} -> "

@@ -4,10 +4,8 @@
 backends: a Keras model (through evaluation's input path, view by view) and an exported copy
 (:mod:`emotion_lib.portable`, onnxruntime), so a copy scores exactly the pixels the Keras model would.
 
-``evaluate-<trial>`` still makes the same views inline (``evaluation.predict_views``, ``evaluation.shifted``):
-making it call this module changes every evaluate stage's code (evaluation.py, and views.py joins its deps when
-dvc.yaml is regenerated), so every evaluation reruns: a change of its own.  Until then tests/test_views.py
-holds the two to the same arrays, in the same order.
+``evaluate-<trial>`` scores the same views (``evaluation.predict_views`` calls this function), so predict
+reproduces the evaluated figures with either backend.
 
 This module never imports TensorFlow.
 """

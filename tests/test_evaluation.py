@@ -249,7 +249,7 @@ def test_test_time_flip_averages_the_image_and_its_mirror(tmp_path: Path, tiny_m
 
 
 def test_shifted_moves_the_image_and_repeats_its_edge() -> None:
-    from emotion_lib.evaluation import shifted
+    from emotion_lib.views import shifted
 
     images = np.arange(2 * 4 * 5, dtype=np.uint8).reshape(2, 4, 5)
     down = shifted(images, 1, 0)
@@ -263,8 +263,9 @@ def test_shifted_moves_the_image_and_repeats_its_edge() -> None:
 
 def test_test_time_shift_averages_ten_views_and_records_what_the_shifts_add(tmp_path: Path,
                                                                             tiny_model: Path) -> None:
-    from emotion_lib.evaluation import predict_probabilities, shifted
+    from emotion_lib.evaluation import predict_probabilities
     from emotion_lib.models import load_model
+    from emotion_lib.views import shifted
 
     labels = _write_data(tmp_path / "data")
     with np.load(tmp_path / "data" / "test.npz") as arrays:

@@ -97,15 +97,20 @@ def test_a_model_must_match_data_emotions(tmp_path):
     assert list(result.faces[0]["scores"]) == ["angry", "happy", "sad"]
 
 
-def test_default_model_is_the_best_trial_of_the_committed_summary(tmp_path):
+def test_default_model_is_the_release_else_the_best_trial_of_the_committed_summary(tmp_path):
     summary = json.loads((REPO_ROOT / "metrics" / "summary.json").read_text())
-    path, message = predict.default_model()
+    released = tmp_path / "release" / "vgg_bn-fer2013-v1.onnx"
+    path, message = predict.default_model(released=released)  # a checkout without the release
     assert path.name == f"{summary['best_trial']}.keras" and summary["best_trial"] in message
+    released.parent.mkdir()
+    released.write_bytes(b"a copy")
+    path, message = predict.default_model(released=released)
+    assert path == released and "trained on FER-2013's training images" in message and "MODEL_CARD.md" in message
     with pytest.raises(UserError, match="missing"):
-        predict.default_model(tmp_path / "summary.json", tmp_path)
+        predict.default_model(tmp_path / "summary.json", tmp_path, released=tmp_path / "none.onnx")
     (tmp_path / "summary.json").write_text("{}")
     with pytest.raises(UserError, match="best_trial"):
-        predict.default_model(tmp_path / "summary.json", tmp_path)
+        predict.default_model(tmp_path / "summary.json", tmp_path, released=tmp_path / "none.onnx")
 
 
 def test_extensions_come_from_params_with_a_fallback(tmp_path):

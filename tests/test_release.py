@@ -38,7 +38,9 @@ def run_dir(tmp_path_factory) -> Path:
                  labels=rng.integers(0, 7, count).astype(np.int64))
     (data / "meta.json").write_text(json.dumps({"emotions": list(EMOTIONS)}))
     (root / "metrics" / "train" / "vgg_bn").mkdir(parents=True)
-    (root / "metrics" / "prepare.json").write_text(json.dumps({"images": {"found": 70}}))
+    prepare = {"counts": {"splits": {"val": {"total": 40}}, "train_full": {e: 10 + i for i, e in enumerate(EMOTIONS)}},
+               "dropped": {"duplicate_of_test": 3, "duplicate_in_train": 4, "decode_error": 1, "extension": 2}}
+    (root / "metrics" / "prepare.json").write_text(json.dumps(prepare))
     (root / "metrics" / "train" / "vgg_bn" / "metrics.json").write_text(json.dumps({"epochs_run": 1}))
     (root / "metrics" / "train" / "vgg_bn" / "timing.json").write_text(json.dumps({"train_seconds": 1.0}))
     return root
@@ -51,7 +53,8 @@ def test_the_release_is_calibrated_on_validation_portable_and_measured_on_test(r
     from emotion_lib.release import main
 
     out = tmp_path / "release"
-    main([str(run_dir), "--out", str(out), "--name", "tiny-v1"])
+    main([str(run_dir), "--out", str(out), "--name", "tiny-v1", "--command", "dvc exp run evaluate-vgg_bn -S x=1",
+          "--cpu", "a test CPU"])
     figures = json.loads((out / "tiny-v1.json").read_text())
     for name in ("tiny-v1.keras", "tiny-v1.onnx"):
         assert figures["sha256"][name] == hashlib.sha256((out / name).read_bytes()).hexdigest()
@@ -75,5 +78,13 @@ def test_the_release_is_calibrated_on_validation_portable_and_measured_on_test(r
     assert figures["test"]["accuracy"] == metrics["accuracy"]
     assert figures["test"]["macro_avg"] == metrics["macro_avg"]
     assert figures["test"]["ece"] == pytest.approx(calibration.expected_calibration_error(test_labels, shipped))
-    assert figures["trained_on"]["prepare"] == {"images": {"found": 70}}
+    assert figures["trained_on"]["prepare"]["dropped"]["duplicate_of_test"] == 3
     assert figures["params"]["widths"] == [4]
+    card = (out / "MODEL_CARD.md").read_text()
+    for stated in (f"{metrics['accuracy']:.4f}", f"{metrics['macro_avg']['f1']:.4f}", f"{temperature:.3f}",
+                   *figures["sha256"].values(), "dvc exp run evaluate-vgg_bn -S x=1", "a test CPU",
+                   "3 training copies of test images", "**training images only**", "tiny-v1-confusion.png"):
+        assert stated in card, stated
+    for emotion in EMOTIONS:
+        row = figures["test"]["per_class"][emotion]
+        assert f"| {emotion} | {row['precision']:.3f} | {row['recall']:.3f} | {row['f1']:.3f} |" in card

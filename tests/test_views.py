@@ -1,4 +1,4 @@
-"""emotion_lib.views: predict's test-time views (both backends) are the views evaluate-<trial> scores."""
+"""emotion_lib.views: the test-time views evaluate-<trial> and predict (both backends) score, in one order."""
 
 from __future__ import annotations
 

@@ -300,3 +300,12 @@ def _reads_of(stage: str, trial: str, config, root: Path, monkeypatch) -> set[st
     importlib.import_module(f"stages.{stage}").main(types.SimpleNamespace(params="params.yaml", trial=trial))
     reads.discard(f"trials.{trial}.name")
     return reads
+
+
+def test_no_dependency_is_an_empty_file(stages_by_address, repo_root):
+    """DVC warns "'<path>' is empty." for an empty dependency, twice per stage: a default run must not print that
+    (an empty stages/__init__.py did, 40 times)."""
+    empty = sorted({dep.def_path for stage in stages_by_address.values() for dep in stage.deps
+                    if not hasattr(dep, "params") and (repo_root / dep.def_path).is_file()
+                    and (repo_root / dep.def_path).stat().st_size == 0})
+    assert not empty, f"empty dependencies (give each a docstring): {empty}"

@@ -140,22 +140,12 @@ def _training_facts(run_dir: Path, trial: str) -> dict:
 
 def model_card(figures: dict) -> str:
     """The model card (Hugging Face's sections) of a release, every number from ``figures``."""
-    name, test, before = figures["name"], figures["test"], figures["test_before_temperature"]
-    prepare, training = figures["trained_on"]["prepare"], figures["trained_on"]["training"]
-    splits = prepare["counts"]["splits"]
-    emotions = figures["emotions"]
-    per_class = "\n".join(f"| {e} | {test['per_class'][e]['precision']:.3f} | {test['per_class'][e]['recall']:.3f} | "
-                          f"{test['per_class'][e]['f1']:.3f} | {test['per_class'][e]['support']} |" for e in emotions)
-    counts = " / ".join(f"{e} {prepare['counts']['train_full'][e]:,}" for e in emotions)
-    views = "the face and its mirror image" if figures["test_time_flip"] else "the face"
-    if figures["test_time_shift"]:
-        views += f", each also moved {figures['test_time_shift']} px up, down, left and right"
-    hashes = "\n".join(f"| `{file}` | `{digest}` |" for file, digest in figures["sha256"].items())
-    minutes = figures["trained_on"]["timing"].get("train_seconds", 0) / 60
-    fewest = min(emotions, key=lambda e: prepare["counts"]["train_full"][e])
-    weakest = min(emotions, key=lambda e: test["per_class"][e]["f1"])
-    headline = " | ".join(f"{test[key]:.4f}" for key in ("accuracy", "balanced_accuracy")) + " | " + " | ".join(
-        f"{value:.4f}" for value in (test["macro_avg"]["f1"], test["macro_auc"], test["ece"]))
+    return "\n".join(section(figures) for section in (_card_intro, _card_data, _card_training, _card_results,
+                                                      _card_calibration, _card_limits, _card_reproduce, _card_files))
+
+
+def _card_intro(figures: dict) -> str:
+    name, emotions, parity = figures["name"], figures["emotions"], figures["onnx_max_difference"]
     return f"""# Model card: {name}
 
 A facial-expression classifier: given a face, one probability for each of {len(emotions)} emotions
@@ -166,29 +156,50 @@ calibrated. `python -m emotion_lib.predict photo.jpg` uses it by default.
 | file | what it is |
 |---|---|
 | `{name}.onnx` | the portable copy predict uses by default: onnxruntime, no TensorFlow |
-| `{name}.keras` | the Keras model (float32), the same scores to {figures["onnx_max_difference"]:.1g} |
+| `{name}.keras` | the Keras model (float32): the copy's scores are within {parity:.1g} of its, over every test face |
 | `{name}.json` | every figure on this card |
+"""
 
-## Training data
+
+def _card_data(figures: dict) -> str:
+    prepare = figures["trained_on"]["prepare"]
+    dropped, emotions = prepare["dropped"], figures["emotions"]
+    counts = " / ".join(f"{e} {prepare['counts']['train_full'][e]:,}" for e in emotions)
+    return f"""## Training data
 
 FER-2013 (Goodfellow et al., "Challenges in Representation Learning", ICML 2013), **training images only**: the
 official training set's 28,709 images re-split, stratified per class with a fixed seed, into a development train
-split (24,403) and a development test split (4,306, which only measures this model). `prepare` removed exact
-duplicate images ({prepare["dropped"]["duplicate_of_test"]} training copies of test images,
-{prepare["dropped"]["duplicate_in_train"]} repeats within training) and files that were not usable images
-({prepare["dropped"]["decode_error"] + prepare["dropped"]["extension"]}). The model trained on every remaining
-training image outside the validation split ({training["train_split"]} split: {counts}); the validation split
-({splits["val"]["total"]} images, balanced) chose nothing but the temperature below. FER-2013's official test
-set was not used.
+split (24,403) and a development test split (4,306), which only measures this model. `prepare` removed exact
+duplicate images ({dropped["duplicate_of_test"]} training copies of test images, {dropped["duplicate_in_train"]}
+repeats within training) and {dropped["decode_error"] + dropped["extension"]} files that were not usable images.
+The model trained on every remaining training image outside the validation split ({counts}); the validation
+split ({prepare["counts"]["splits"]["val"]["total"]} images, balanced) chose nothing but the temperature below.
+FER-2013's official test set was not used.
+"""
 
-## Training
+
+def _card_training(figures: dict) -> str:
+    training = figures["trained_on"]["training"]
+    minutes = figures["trained_on"]["timing"].get("train_seconds", 0) / 60
+    return f"""## Training
 
 `{figures["command"]}`
 
 Params (`trials.{figures["trial"]}`): `{json.dumps(figures["params"], sort_keys=True)}`.
 {training["epochs_run"]} epochs ({training["precision"]}), {minutes:.1f} minutes of training on {figures["cpu"]}.
+"""
 
-## Results on the FER-2013 dev test split ({test["test_size"]:,} images)
+
+def _card_results(figures: dict) -> str:
+    test, emotions = figures["test"], figures["emotions"]
+    views = "the face and its mirror image" if figures["test_time_flip"] else "the face"
+    if figures["test_time_shift"]:
+        views += f", each also moved {figures['test_time_shift']} px up, down, left and right"
+    headline = " | ".join(f"{value:.4f}" for value in (test["accuracy"], test["balanced_accuracy"],
+                                                       test["macro_avg"]["f1"], test["macro_auc"], test["ece"]))
+    rows = "\n".join(f"| {e} | {test['per_class'][e]['precision']:.3f} | {test['per_class'][e]['recall']:.3f} | "
+                     f"{test['per_class'][e]['f1']:.3f} | {test['per_class'][e]['support']} |" for e in emotions)
+    return f"""## Results on the FER-2013 dev test split ({test["test_size"]:,} images)
 
 Scored as predict scores by default: the mean of the probabilities for {views}.
 
@@ -198,20 +209,30 @@ Scored as predict scores by default: the mean of the probabilities for {views}.
 
 | emotion | precision | recall | F1 | images |
 |---|---:|---:|---:|---:|
-{per_class}
+{rows}
 
-![confusion matrix]({name}-confusion.png)
+![confusion matrix]({figures["name"]}-confusion.png)
+"""
 
-## Calibration
+
+def _card_calibration(figures: dict) -> str:
+    test, before = figures["test"], figures["test_before_temperature"]
+    return f"""## Calibration
 
 A temperature of {figures["temperature"]:.3f}, fitted on the validation split, is folded into the classifier:
 the top-label expected calibration error on the test split went from {before["ece"]:.4f} to {test["ece"]:.4f}
 (accuracy {before["accuracy"]:.4f} before, {test["accuracy"]:.4f} after: averaging the scaled views can move a
-near tie). Of the faces it labels with confidence 0.7, about 70 % are right.
+near tie).
 
-![reliability diagram]({name}-reliability.png)
+![reliability diagram]({figures["name"]}-reliability.png)
+"""
 
-## Intended use and limits
+
+def _card_limits(figures: dict) -> str:
+    test, emotions = figures["test"], figures["emotions"]
+    fewest = min(emotions, key=lambda e: figures["trained_on"]["prepare"]["counts"]["train_full"][e])
+    weakest = min(emotions, key=lambda e: test["per_class"][e]["f1"])
+    return f"""## Intended use and limits
 
 - Research and teaching on facial expression recognition, under FER-2013's terms (research use).
 - Input: one roughly frontal face, cropped and converted to 48x48 grayscale (predict's face detector does this for
@@ -222,15 +243,22 @@ near tie). Of the faces it labels with confidence 0.7, about 70 % are right.
   ways not measured here. `{fewest}` has the fewest training images; `{weakest}` the lowest F1
   ({test["per_class"][weakest]["f1"]:.3f}).
 - It recognises expressions, not felt emotions; do not use it to make decisions about people.
+"""
 
-## Train the same on the full official FER-2013
 
-With FER-2013 from Kaggle in its folder layout (`train/`, `test/`):
+def _card_reproduce(figures: dict) -> str:
+    return f"""## Train the same on the full official FER-2013
+
+With FER-2013 from Kaggle in its folder layout (`train/`, `test/`), in a clone of this repository:
 `{figures["command"].replace("<fer2013-dev>", "<fer2013>")}`, then
-`python -m emotion_lib.release <that repository> --out release` writes these files and this card. The official
-test split then measures it.
+`python -m emotion_lib.release . --name <name>` writes these files and this card. FER-2013's official test split
+then measures it.
+"""
 
-## Files
+
+def _card_files(figures: dict) -> str:
+    hashes = "\n".join(f"| `{file}` | `{digest}` |" for file, digest in figures["sha256"].items())
+    return f"""## Files
 
 | file | SHA-256 |
 |---|---|

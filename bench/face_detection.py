@@ -397,6 +397,8 @@ def report_large_photos(folder: Path, n_scenes: int, seed: int, min_score: float
         print(line.rstrip(";"))
     scenes = large_scenes(folder, n_scenes, seed)
     total = sum(len(pasted) for _, pasted in scenes)
+    if not total:  # --large-scenes 0
+        return
     print(f"  {n_scenes} photos of {LARGE_SIDE} px with {total} FER-2013 faces of {LARGE_FACE_SIZES[0]}-"
           f"{LARGE_FACE_SIZES[1]} px (found: the box's centre in the pasted square):")
     for label, sides in PASSES.items():

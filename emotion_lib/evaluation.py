@@ -217,22 +217,27 @@ def _load_test_set(data_dir: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Read ``test.npz`` and the emotion names of ``meta.json`` from the prepared data directory."""
     from emotion_lib.inputs import load_split, read_emotions
 
-    load_split(data_dir, "test")  # A missing split is named before the metadata beside it.
+    images, labels = load_split(data_dir, "test")  # A missing split is named before the metadata beside it.
     emotions = read_emotions(data_dir)
-    return (*_load_split_checked(data_dir, "test", emotions), emotions)
+    _check_labels(labels, data_dir, "test", emotions)
+    return images, labels, emotions
 
 
-def _load_split_checked(data_dir: Path, split: str, emotions: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+def load_checked_split(data_dir: Path, split: str, emotions: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     """One prepared split's images and labels, its labels checked against the emotions of ``meta.json``."""
     from emotion_lib.inputs import load_split
 
     images, labels = load_split(data_dir, split)
+    _check_labels(labels, data_dir, split, emotions)
+    return images, labels
+
+
+def _check_labels(labels: np.ndarray, data_dir: Path, split: str, emotions: Sequence[str]) -> None:
     if labels.min() < 0 or labels.max() >= len(emotions):
         raise UserError(
             f"{data_dir / f'{split}.npz'}: labels outside 0..{len(emotions) - 1} for the emotions in "
             f"{data_dir / 'meta.json'}"
         )
-    return images, labels
 
 
 def predict_probabilities(model: Any, images: np.ndarray, *, batch_size: int = 64, test_time_flip: bool = False,
@@ -462,7 +467,7 @@ def evaluate_model(
     probabilities, single_pass, unshifted = _averages(views, test_time_flip, test_time_shift)
     loss = sparse_categorical_crossentropy(labels, probabilities)
     # The temperature is fitted on the validation split, scored as the test split is (same views): never on test.
-    val_images, val_labels = _load_split_checked(data_dir, "val", emotions)
+    val_images, val_labels = load_checked_split(data_dir, "val", emotions)
     temperature = calibration.fit_temperature(val_labels, predict_views(
         model, val_images, batch_size=batch_size, flip=test_time_flip, shift=test_time_shift))
     extra = {**(extra or {}), "test_time_flip": bool(test_time_flip), "test_time_shift": int(test_time_shift)}

@@ -215,20 +215,16 @@ def check_output(output: Path) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The command's options; a bad one is refused in one ``error:`` line with exit status 2."""
-    from emotion_lib.config import MAX_TEST_TIME_SHIFT
-    from emotion_lib.predict import whole_number
+    from emotion_lib.predict import add_view_options
 
     parser = Parser(prog="python -m emotion_lib.export", description=__doc__.split("\n\n")[0],
                     epilog="then: python -m emotion_lib.predict IMAGES --model FILE.onnx (needs only onnxruntime)")
     parser.add_argument("model", type=Path, metavar="MODEL", help="a trained model, models/<trial>.keras")
     parser.add_argument("--output", type=Path, help="the copy to write (default: MODEL with the suffix .onnx)")
-    parser.add_argument("--test-time-flip", action=argparse.BooleanOptionalAction, default=None,
-                        help="record that predict should average each face with its mirror image (default: as "
-                        "evaluate-<trial> does for models/<trial>.keras, evaluate.<trial>.test_time_flip)")
-    shift = whole_number(0, MAX_TEST_TIME_SHIFT, f"a whole number of pixels from 0 to {MAX_TEST_TIME_SHIFT}")
-    parser.add_argument("--test-time-shift", type=shift, default=None, metavar="PIXELS",
-                        help="record the pixels predict should also shift each face by, 0 = none (default: as "
-                        "evaluate-<trial> does, evaluate.<trial>.test_time_shift)")
+    add_view_options(parser, flip_help="record that predict should average each face with its mirror image "
+                     "(default: as evaluate-<trial> does for models/<trial>.keras, evaluate.<trial>.test_time_flip)",
+                     shift_help="record the pixels predict should also shift each face by, 0 = none (default: as "
+                     "evaluate-<trial> does, evaluate.<trial>.test_time_shift)")
     return parser
 
 

@@ -551,14 +551,19 @@ def build_parser() -> argparse.ArgumentParser:
     positive = whole_number(1, None, "a positive integer")
     parser.add_argument("--batch-size", type=positive, default=64, metavar="N",
                         help="faces per model batch (default 64)")
-    parser.add_argument("--test-time-flip", action=argparse.BooleanOptionalAction, default=None,
-                        help="score each face as the mean of it and its mirror image (default: as evaluate-<trial> "
-                        "does for models/<trial>.keras, evaluate.<trial>.test_time_flip; off for other models)")
-    shift = whole_number(0, MAX_TEST_TIME_SHIFT, f"a whole number of pixels from 0 to {MAX_TEST_TIME_SHIFT}")
-    parser.add_argument("--test-time-shift", type=shift, default=None, metavar="PIXELS",
-                        help="also average over each face shifted this many pixels up, down, left and right; 0 = off "
-                        "(default: as evaluate-<trial> does, evaluate.<trial>.test_time_shift; 0 for other models)")
+    add_view_options(parser, flip_help="score each face as the mean of it and its mirror image (default: as "
+                     "evaluate-<trial> does for models/<trial>.keras, evaluate.<trial>.test_time_flip; off for other "
+                     "models)", shift_help="also average over each face shifted this many pixels up, down, left and "
+                     "right; 0 = off (default: as evaluate-<trial> does, evaluate.<trial>.test_time_shift; 0 for other "
+                     "models)")
     return parser
+
+
+def add_view_options(parser: argparse.ArgumentParser, *, flip_help: str, shift_help: str) -> None:
+    """``--[no-]test-time-flip`` and ``--test-time-shift PIXELS`` (0 to the largest shift), None when not given."""
+    parser.add_argument("--test-time-flip", action=argparse.BooleanOptionalAction, default=None, help=flip_help)
+    shift = whole_number(0, MAX_TEST_TIME_SHIFT, f"a whole number of pixels from 0 to {MAX_TEST_TIME_SHIFT}")
+    parser.add_argument("--test-time-shift", type=shift, default=None, metavar="PIXELS", help=shift_help)
 
 
 def whole_number(low: int, high: int | None, expected: str) -> Callable[[str], int]:

@@ -50,7 +50,7 @@ def make_release(run_dir: Path, out_dir: Path, *, trial: str = "vgg_bn", name: s
                  command: str = "", cpu: str = "") -> dict:
     """Write the release files of ``trial`` trained in ``run_dir`` into ``out_dir``; return the figures written."""
     from emotion_lib.config import load_config
-    from emotion_lib.evaluation import _load_split_checked, compute_metrics, predict_views
+    from emotion_lib.evaluation import compute_metrics, load_checked_split, predict_views
     from emotion_lib.export import float32_model
     from emotion_lib.inputs import read_emotions
     from emotion_lib.models import fold_temperature, load_model, save_model
@@ -63,9 +63,9 @@ def make_release(run_dir: Path, out_dir: Path, *, trial: str = "vgg_bn", name: s
     model = load_model(run_dir / "models" / f"{trial}.keras", remedy=f"train it with `dvc exp run evaluate-{trial}`")
     scored = {"batch_size": 64, "flip": views.test_time_flip, "shift": views.test_time_shift, "progress": False}
 
-    val_images, val_labels = _load_split_checked(data_dir, "val", emotions)
+    val_images, val_labels = load_checked_split(data_dir, "val", emotions)
     temperature = calibration.fit_temperature(val_labels, predict_views(model, val_images, **scored))
-    test_images, test_labels = _load_split_checked(data_dir, "test", emotions)
+    test_images, test_labels = load_checked_split(data_dir, "test", emotions)
     unscaled = np.mean(predict_views(model, test_images, **scored), axis=0)
 
     out_dir.mkdir(parents=True, exist_ok=True)

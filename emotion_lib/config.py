@@ -238,6 +238,10 @@ class TrialConfig:
     rotation: float = ROTATION_FACTOR
     zoom: float = ZOOM_FACTOR
     erasing: float = 0.0
+    # The trial's own seed for its weights, augmentation and shuffling (null: the global seed). The data split
+    # always follows the global seed, so trials that differ only here fit and are validated on the same images:
+    # seed variance, or members of an ensemble.
+    seed: int | None = None
 
     # Keys that shape the model: a trial that starts from another trial's model (init_from) inherits them.
     ARCHITECTURE_KEYS: typing.ClassVar[tuple[str, ...]] = ("augmentation", *AUGMENTATION_KEYS)
@@ -276,6 +280,8 @@ class TrialConfig:
         for name in ("shift", "rotation", "zoom"):
             _check(0 <= getattr(self, name) < 1, f"{key}.{name}", getattr(self, name), "a fraction in [0, 1)")
         _check(0 <= self.erasing <= 1, f"{key}.erasing", self.erasing, "a probability in [0, 1]")
+        _check(self.seed is None or 0 <= self.seed < 2**32, f"{key}.seed", self.seed,
+               "an integer in [0, 2**32 - 1], or null for the global seed")
 
     def augmentation_spec(self) -> Augmentation:
         return Augmentation(enabled=self.augmentation, shift=self.shift, rotation=self.rotation, zoom=self.zoom,
@@ -488,7 +494,7 @@ class Config:
         return TrialRun(
             name=trial.name,
             backbone=trial.backbone,
-            seed=self.seed,
+            seed=self.seed if trial.seed is None else trial.seed,
             model=trial.model_spec(self),
             epochs=trial.epochs,
             learning_rate=trial.learning_rate,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from emotion_lib.config import ScratchTrial, VGG16Trial, VggBnTrial, config_from_dict, load_config, stage_param_keys
@@ -65,6 +67,8 @@ def test_real_params_load(repo_root):
         # from building a model that never finishes.
         ("seed", -5, "seed: got -5; expected an integer in [0, 2**32 - 1]"),
         ("seed", 2**32, "seed: got 4294967296"),
+        ("trials.vgg_bn.seed", -1, "trials.vgg_bn.seed: got -1; expected an integer in [0, 2**32 - 1], or null"),
+        ("trials.vgg_bn.seed", 1.5, "trials.vgg_bn.seed"),
         ("trials.l2.dense_units", 10**12, "trials.l2.dense_units"),
         ("trials.vgg_bn.convs_per_block", 10**9, "trials.vgg_bn.convs_per_block"),
         ("trials.vgg_bn.widths", [8] * 10, "trials.vgg_bn.widths"),
@@ -82,6 +86,20 @@ def test_bad_values_name_the_key(real_params, key, value, expected):
     message = str(info.value)
     assert expected in message
     assert "\n" not in message
+
+
+def test_a_trial_seed_reseeds_its_training_but_not_the_split(real_params):
+    """Two trials that differ only in `seed` are the same run but for the seed their training uses; prepare's
+    split reads the global seed alone (its declared keys hold no trial)."""
+    assert not any(key.startswith("trials.") for key in stage_param_keys(config_from_dict(real_params), "prepare"))
+    params = edited(real_params, {"trials.vgg_bn.seed": 7})
+    params["trials"]["vgg_bn_twin"] = dict(real_params["trials"]["vgg_bn"])
+    config = config_from_dict(params)
+    assert config.trial_run("vgg_bn").seed == 7
+    assert config.trial_run("vgg_bn_twin").seed == config.seed == real_params["seed"]
+    # Everything but the seed is the same run.
+    first, twin = config.trial_run("vgg_bn"), config.trial_run("vgg_bn_twin")
+    assert dataclasses.replace(first, name="vgg_bn_twin", seed=twin.seed) == twin
 
 
 def test_same_padding_allows_small_inputs(real_params):

@@ -381,6 +381,36 @@ def fold_temperature(model: keras.Model, temperature: float) -> keras.Model:
     return model
 
 
+def ensemble_model(members: Sequence[keras.Model], name: str = "ensemble") -> keras.Model:
+    """One model whose scores are the softmax of its ``members``' mean logits, with one ``classifier`` layer.
+
+    Each member's classifier is softmax(W_i f_i + b_i) over its own features f_i; the ensemble concatenates the
+    features and holds one Dense softmax layer with kernel [W_1; ...; W_n] / n and bias mean(b_i), so
+    softmax([f_1, ..., f_n] W + b) = softmax(mean_i(W_i f_i + b_i)) exactly (the geometric mean of the members'
+    probabilities, renormalised). Being a model like any trial's, it is calibrated by :func:`fold_temperature`,
+    saved, exported and predicted with as one. The members must take the same input.
+    """
+    if len(members) < 2:
+        raise ValueError(f"an ensemble needs at least 2 members, got {len(members)}")
+    shapes = {tuple(member.input_shape[1:]) for member in members}
+    if len(shapes) != 1:
+        raise UserError(f"the ensemble's members take different inputs ({sorted(shapes)}); train them from one trial")
+    inputs = keras.Input(shape=shapes.pop(), name="image")
+    features, kernels, biases = [], [], []
+    for index, member in enumerate(members):
+        classifier = member.get_layer("classifier")
+        trunk = keras.Model(member.inputs, classifier.input, name=f"member{index + 1}")
+        features.append(trunk(inputs))
+        kernel, bias = classifier.get_weights()
+        kernels.append(kernel)
+        biases.append(bias)
+    merged = keras.layers.Concatenate(name="member_features", dtype="float32")(features)
+    outputs = keras.layers.Dense(kernels[0].shape[1], activation="softmax", dtype="float32", name="classifier")(merged)
+    model = keras.Model(inputs, outputs, name=name)
+    model.get_layer("classifier").set_weights([np.concatenate(kernels) / len(members), np.mean(biases, axis=0)])
+    return model
+
+
 # Every entry of a saved .keras file gets this zip timestamp (the zip format's earliest), so that the file's bytes
 # depend on the model alone: a deterministic retraining then leaves DVC nothing to rerun downstream.
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)

@@ -2,13 +2,15 @@
 
 Usage::
 
-    python -m emotion_lib.release RUN_DIR [--trial vgg_bn] [--name vgg_bn-fer2013-v1] [--out release]
+    python -m emotion_lib.release RUN_DIR [RUN_DIR ...] [--trial vgg_bn] [--name vgg_bn-fer2013-v1] [--out release]
 
 ``RUN_DIR`` is a copy of this repository where ``dvc exp run`` prepared FER-2013's training images and trained
-and evaluated the trial (``models/<trial>.keras``, ``data/prepared``, ``metrics/``, ``params.yaml``).  Writes to
-``--out``:
+and evaluated the trial (``models/<trial>.keras``, ``data/prepared``, ``metrics/``, ``params.yaml``).  Several
+run dirs, trained with the same global seed (so on the same split) and different ``trials.<trial>.seed``, release
+their ensemble: one model scoring the softmax of the members' mean logits
+(:func:`emotion_lib.models.ensemble_model`).  Writes to ``--out``:
 
-* ``<name>.keras`` - the trained model with the temperature fitted on the validation split folded into its
+* ``<name>.keras`` - the trained model (or ensemble) with the temperature fitted on the validation split folded into its
   classifier (:func:`emotion_lib.models.fold_temperature`), so its scores are calibrated probabilities,
   computing in float32;
 * ``<name>.onnx`` - its portable copy (:mod:`emotion_lib.export`), which predict runs without TensorFlow;
@@ -46,21 +48,30 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def make_release(run_dir: Path, out_dir: Path, *, trial: str = "vgg_bn", name: str = "vgg_bn-fer2013-v1",
-                 command: str = "", cpu: str = "") -> dict:
-    """Write the release files of ``trial`` trained in ``run_dir`` into ``out_dir``; return the figures written."""
+def make_release(run_dirs: Sequence[Path], out_dir: Path, *, trial: str = "vgg_bn", name: str = "vgg_bn-fer2013-v1",
+                 commands: Sequence[str] = (), cpu: str = "") -> dict:
+    """Write the release files of ``trial`` trained in ``run_dirs`` into ``out_dir``; return the figures written.
+
+    One run dir releases its model; several release their ensemble (:func:`emotion_lib.models.ensemble_model`),
+    which needs them to have prepared the same split (members differing in ``trials.<trial>.seed``), so that the
+    validation images that fit the temperature are outside every member's training images.
+    """
     from emotion_lib.config import load_config
     from emotion_lib.evaluation import compute_metrics, load_checked_split, predict_views
     from emotion_lib.export import float32_model
     from emotion_lib.inputs import read_emotions
-    from emotion_lib.models import fold_temperature, load_model, save_model
+    from emotion_lib.models import ensemble_model, fold_temperature, load_model, save_model
 
-    run_dir, out_dir = Path(run_dir), Path(out_dir)
-    config = load_config(run_dir / "params.yaml")
+    run_dirs, out_dir = [Path(run_dir) for run_dir in run_dirs], Path(out_dir)
+    _check_same_split(run_dirs)
+    config = load_config(run_dirs[0] / "params.yaml")
     views = config.views(trial)
-    data_dir = run_dir / "data" / "prepared"
+    data_dir = run_dirs[0] / "data" / "prepared"
     emotions = read_emotions(data_dir)
-    model = load_model(run_dir / "models" / f"{trial}.keras", remedy=f"train it with `dvc exp run evaluate-{trial}`")
+    members = [load_model(run_dir / "models" / f"{trial}.keras",
+                          remedy=f"train it with `dvc exp run evaluate-{trial}` in {run_dir}") for run_dir in run_dirs]
+    # Saved computing in float32, as its portable copy does: a laptop without native bfloat16 would emulate it.
+    model = float32_model(members[0]) if len(members) == 1 else ensemble_model([float32_model(m) for m in members])
     scored = {"batch_size": 64, "flip": views.test_time_flip, "shift": views.test_time_shift, "progress": False}
 
     val_images, val_labels = load_checked_split(data_dir, "val", emotions)
@@ -68,31 +79,66 @@ def make_release(run_dir: Path, out_dir: Path, *, trial: str = "vgg_bn", name: s
     test_images, test_labels = load_checked_split(data_dir, "test", emotions)
     unscaled = np.mean(predict_views(model, test_images, **scored), axis=0)
 
+    def scores(probabilities: np.ndarray) -> dict:
+        return compute_metrics(y_true=test_labels, probabilities=probabilities, emotions=emotions, loss=None)
+
+    alone = [] if len(members) == 1 else [scores(np.mean(predict_views(member, test_images, **scored), axis=0))
+                                          for member in members]
     out_dir.mkdir(parents=True, exist_ok=True)
     keras_path = out_dir / f"{name}.keras"
-    # Saved computing in float32, as its portable copy does: a laptop without native bfloat16 would emulate it.
-    save_model(float32_model(fold_temperature(model, temperature)), keras_path)
+    save_model(fold_temperature(model, temperature), keras_path)
     shipped = np.mean(predict_views(load_model(keras_path), test_images, **scored), axis=0)
-    metrics = compute_metrics(y_true=test_labels, probabilities=shipped, emotions=emotions, loss=None)
+    metrics = scores(shipped)
     onnx_path, parity = _portable_copy(keras_path, test_images, shipped, emotions, config, views)
     _figures_png(out_dir, name, test_labels, unscaled, shipped, emotions, temperature)
     figures = {
         "name": name, "trial": trial, "emotions": list(emotions),
         "test": {**metrics, "ece": calibration.expected_calibration_error(test_labels, shipped)},
         "test_before_temperature": {
-            "accuracy": compute_metrics(y_true=test_labels, probabilities=unscaled, emotions=emotions,
-                                        loss=None)["accuracy"],
+            "accuracy": scores(unscaled)["accuracy"],
             "ece": calibration.expected_calibration_error(test_labels, unscaled)},
         "temperature": temperature, "test_time_flip": views.test_time_flip, "test_time_shift": views.test_time_shift,
         "onnx_max_difference": parity, "validation_images": int(len(val_labels)),
-        "trained_on": _training_facts(run_dir, trial),
-        "params": yaml.safe_load((run_dir / "params.yaml").read_text())["trials"][trial],
+        "trained_on": _training_facts(run_dirs[0], trial),
+        "members": [_member_facts(run_dir, trial, command, score)
+                    for run_dir, command, score in zip(run_dirs, _padded(commands, len(run_dirs)),
+                                                       alone or [None] * len(run_dirs), strict=True)],
         "sha256": {path.name: sha256(path) for path in (keras_path, onnx_path)},
-        "command": command, "cpu": cpu,
+        "cpu": cpu,
     }
     write_json(out_dir / f"{name}.json", figures)
     write_text(out_dir / "MODEL_CARD.md", model_card(figures))
     return figures
+
+
+def _padded(commands: Sequence[str], count: int) -> list[str]:
+    if len(commands) > count:
+        raise UserError(f"{len(commands)} --command for {count} RUN_DIR: give one per run, in the same order")
+    return [*commands, *[""] * (count - len(commands))]
+
+
+def _check_same_split(run_dirs: Sequence[Path]) -> None:
+    """Refuse members whose prepared splits differ (their validation images could be another's training images)."""
+    def digest(run_dir: Path) -> dict[str, str]:
+        return {split: sha256(run_dir / "data" / "prepared" / f"{split}.npz") for split in ("val", "test")
+                if (run_dir / "data" / "prepared" / f"{split}.npz").is_file()}
+
+    first = digest(run_dirs[0])
+    for run_dir in run_dirs[1:]:
+        if digest(run_dir) != first:
+            raise UserError(f"{run_dir}: its prepared val/test splits differ from {run_dirs[0]}'s; ensemble members "
+                            f"must differ only in trials.<trial>.seed (the split follows the global seed)")
+
+
+def _member_facts(run_dir: Path, trial: str, command: str, alone: dict | None) -> dict:
+    """One member's params, training and (in an ensemble) its own dev-test scores."""
+    facts = _training_facts(run_dir, trial)
+    member = {"command": command, "params": yaml.safe_load((run_dir / "params.yaml").read_text())["trials"][trial],
+              "training": facts["training"], "timing": facts["timing"]}
+    if alone is not None:
+        member["test_alone"] = {"accuracy": alone["accuracy"], "balanced_accuracy": alone["balanced_accuracy"],
+                                "macro_f1": alone["macro_avg"]["f1"]}
+    return member
 
 
 def _portable_copy(keras_path: Path, images: np.ndarray, shipped: np.ndarray, emotions: Sequence[str], config: Any,
@@ -146,11 +192,19 @@ def model_card(figures: dict) -> str:
 
 def _card_intro(figures: dict) -> str:
     name, emotions, parity = figures["name"], figures["emotions"], figures["onnx_max_difference"]
+    members = figures["members"]
+    if len(members) == 1:
+        what = f"The `{figures['trial']}` trial of this project (a VGG-style CNN with batch normalisation,\n48x48 " \
+               "grayscale input), trained"
+    else:
+        seeds = ", ".join(str(member["params"].get("seed")) for member in members)
+        what = (f"An ensemble of {len(members)} models of this project's `{figures['trial']}` trial (a VGG-style CNN "
+                f"with batch\nnormalisation, 48x48 grayscale input; trial seeds {seeds}), one model whose scores are "
+                f"the softmax of the\nmembers' mean logits, each member trained")
     return f"""# Model card: {name}
 
 A facial-expression classifier: given a face, one probability for each of {len(emotions)} emotions
-({", ".join(emotions)}). The `{figures["trial"]}` trial of this project (a VGG-style CNN with batch normalisation,
-48x48 grayscale input), trained by the project's own pipeline on FER-2013's training images, with its scores
+({", ".join(emotions)}). {what} by the project's own pipeline on FER-2013's training images, with its scores
 calibrated. `python -m emotion_lib.predict photo.jpg` uses it by default.
 
 | file | what it is |
@@ -179,15 +233,21 @@ FER-2013's official test set was not used.
 
 
 def _card_training(figures: dict) -> str:
-    training = figures["trained_on"]["training"]
-    minutes = figures["trained_on"]["timing"].get("train_seconds", 0) / 60
-    return f"""## Training
+    members = figures["members"]
+    lines = []
+    for index, member in enumerate(members, start=1):
+        training = member["training"]
+        minutes = member["timing"].get("train_seconds", 0) / 60
+        heading = f"Member {index}: " if len(members) > 1 else ""
+        lines.append(f"""{heading}`{member["command"]}`
 
-`{figures["command"]}`
-
-Params (`trials.{figures["trial"]}`): `{json.dumps(figures["params"], sort_keys=True)}`.
+Params (`trials.{figures["trial"]}`): `{json.dumps(member["params"], sort_keys=True)}`.
 {training["epochs_run"]} epochs ({training["precision"]}), {minutes:.1f} minutes of training on {figures["cpu"]}.
-"""
+""")
+    if len(members) > 1:
+        lines.append("Each member trained in its own clone with the same global `seed`, so on the same split; "
+                     "`python -m emotion_lib.release` joined them and fitted the temperature.\n")
+    return "## Training\n\n" + "\n".join(lines)
 
 
 def _card_results(figures: dict) -> str:
@@ -211,7 +271,24 @@ Scored as predict scores by default: the mean of the probabilities for {views}.
 |---|---:|---:|---:|---:|
 {rows}
 
-![confusion matrix]({figures["name"]}-confusion.png)
+{_member_rows(figures)}![confusion matrix]({figures["name"]}-confusion.png)
+"""
+
+
+def _member_rows(figures: dict) -> str:
+    """In an ensemble, each member's own figures, scored the same way (before any temperature)."""
+    members = figures["members"]
+    if len(members) == 1:
+        return ""
+    rows = "\n".join(f"| member {index} alone | {m['test_alone']['accuracy']:.4f} | "
+                     f"{m['test_alone']['balanced_accuracy']:.4f} | {m['test_alone']['macro_f1']:.4f} |"
+                     for index, m in enumerate(members, start=1))
+    test = figures["test"]
+    return f"""| model | accuracy | balanced accuracy | macro F1 |
+|---|---:|---:|---:|
+{rows}
+| the ensemble (shipped) | {test["accuracy"]:.4f} | {test["balanced_accuracy"]:.4f} | {test["macro_avg"]["f1"]:.4f} |
+
 """
 
 
@@ -247,12 +324,16 @@ def _card_limits(figures: dict) -> str:
 
 
 def _card_reproduce(figures: dict) -> str:
+    commands = [member["command"].replace("<fer2013-dev>", "<fer2013>") for member in figures["members"]]
+    if len(commands) == 1:
+        how = f"`{commands[0]}`, then\n`python -m emotion_lib.release . --name <name>`"
+    else:
+        how = ("in one clone per member, " + "; ".join(f"`{command}`" for command in commands) +
+               ", then\n`python -m emotion_lib.release <clone 1> <clone 2> ... --name <name>`")
     return f"""## Train the same on the full official FER-2013
 
 With FER-2013 from Kaggle in its folder layout (`train/`, `test/`), in a clone of this repository:
-`{figures["command"].replace("<fer2013-dev>", "<fer2013>")}`, then
-`python -m emotion_lib.release . --name <name>` writes these files and this card. FER-2013's official test split
-then measures it.
+{how} writes these files and this card. FER-2013's official test split then measures it.
 """
 
 
@@ -269,17 +350,20 @@ def _card_files(figures: dict) -> str:
 def main(argv: Sequence[str] | None = None) -> None:
     """The command line; exits 0, or 2 with one ``error:`` line."""
     parser = Parser(prog="python -m emotion_lib.release", description=__doc__.split("\n\n")[0])
-    parser.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a repository copy where the trial trained")
+    parser.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR",
+                        help="a repository copy where the trial trained; several release their ensemble")
     parser.add_argument("--trial", default="vgg_bn")
     parser.add_argument("--name", default="vgg_bn-fer2013-v1", help="the release's file names")
     parser.add_argument("--out", type=Path, default=Path("release"))
-    parser.add_argument("--command", default="", help="the command that trained the run, for the model card")
+    parser.add_argument("--command", action="append", default=[], dest="commands",
+                        help="the command that trained a run, for the model card (one per RUN_DIR, in order)")
     parser.add_argument("--cpu", default="", help="the CPU it trained on, for the model card")
 
     def run(args: argparse.Namespace) -> None:
-        if not (args.run_dir / "params.yaml").is_file():
-            raise UserError(f"{args.run_dir}: no params.yaml; give the repository copy the trial trained in")
-        figures = make_release(args.run_dir, args.out, trial=args.trial, name=args.name, command=args.command,
+        for run_dir in args.run_dirs:
+            if not (run_dir / "params.yaml").is_file():
+                raise UserError(f"{run_dir}: no params.yaml; give the repository copy the trial trained in")
+        figures = make_release(args.run_dirs, args.out, trial=args.trial, name=args.name, commands=args.commands,
                                cpu=args.cpu)
         test = figures["test"]
         print(f"release: {args.out / args.name}.keras/.onnx: dev-test accuracy {test['accuracy']:.4f}, macro F1 "

@@ -23,6 +23,8 @@ from emotion_lib.models import (
     VGG16Preprocess,
     build_model,
     build_vgg16_base,
+    ensemble_model,
+    fold_temperature,
     load_model,
     save_model,
     unfreeze_blocks,
@@ -366,3 +368,33 @@ def test_load_model_names_a_folder_and_a_file_that_is_not_a_model(tmp_path):
     truncated.write_bytes(b"PK\x03\x04cut")
     with pytest.raises(UserError, match="cut.keras is not a Keras model file .*truncated.*; retrain"):
         load_model(truncated, remedy="retrain")
+
+
+def _tiny_vgg_bn(seed: int, precision: str = "float32") -> keras.Model:
+    with dtype_policy(precision):
+        return build_model(VggBnSpec(image_size=16, widths=(4, 8), convs_per_block=1, dense_units=8, dropout=0.0),
+                           num_classes=7, seed=seed)
+
+
+def test_an_ensemble_scores_the_softmax_of_its_members_mean_logits(tmp_path):
+    members = [_tiny_vgg_bn(seed) for seed in (1, 2, 3)]
+    images = np.random.default_rng(0).integers(0, 256, size=(20, 16, 16, 1)).astype("float32")
+    member_logs = [np.log(member.predict(images, verbose=0)) for member in members]
+    mean_logits = np.mean(member_logs, axis=0)  # log-softmax differs from the logits by a per-row constant only
+    expected = np.exp(mean_logits) / np.exp(mean_logits).sum(axis=1, keepdims=True)
+    ensemble = ensemble_model(members)
+    np.testing.assert_allclose(ensemble.predict(images, verbose=0), expected, atol=1e-5)
+    # One classifier layer, so a temperature folds into it as into any trial's model, and it saves and reloads.
+    tempered = np.exp(mean_logits / 2.0) / np.exp(mean_logits / 2.0).sum(axis=1, keepdims=True)
+    save_model(fold_temperature(ensemble, 2.0), tmp_path / "ensemble.keras")
+    np.testing.assert_allclose(load_model(tmp_path / "ensemble.keras").predict(images, verbose=0), tempered,
+                               atol=1e-5)
+
+
+def test_an_ensemble_needs_members_of_one_input():
+    with pytest.raises(ValueError, match="at least 2"):
+        ensemble_model([_tiny_vgg_bn(1)])
+    other = build_model(VggBnSpec(image_size=32, widths=(4, 8), convs_per_block=1, dense_units=8, dropout=0.0),
+                        num_classes=7, seed=1)
+    with pytest.raises(UserError, match="different inputs"):
+        ensemble_model([_tiny_vgg_bn(1), other])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -15,21 +16,28 @@ from emotion_lib import EMOTIONS, calibration
 from tests.pipeline_utils import REPO_ROOT, edited
 
 
+def _sharp_model(spec, seed: int):
+    from emotion_lib.models import build_model
+
+    model = build_model(spec, num_classes=7, seed=seed)
+    classifier = model.get_layer("classifier")  # sharper than untrained, so the temperature has work to do
+    classifier.set_weights([weight * 8 for weight in classifier.get_weights()])
+    return model
+
+
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory) -> Path:
     """A repository copy as `dvc exp run` leaves it: params, prepared splits, the trained trial and its metrics."""
     from emotion_lib.config import load_config
-    from emotion_lib.models import build_model, save_model
+    from emotion_lib.models import save_model
 
     root = tmp_path_factory.mktemp("run")
     params = edited(yaml.safe_load((REPO_ROOT / "params.yaml").read_text()),
                     {"trials.vgg_bn.widths": [4], "trials.vgg_bn.dense_units": 8})
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    model = build_model(load_config(root / "params.yaml").trial_run("vgg_bn").model, num_classes=7, seed=0)
-    classifier = model.get_layer("classifier")  # sharper than untrained, so the temperature has work to do
-    classifier.set_weights([weight * 8 for weight in classifier.get_weights()])
     (root / "models").mkdir()
-    save_model(model, root / "models" / "vgg_bn.keras")
+    save_model(_sharp_model(load_config(root / "params.yaml").trial_run("vgg_bn").model, seed=0),
+               root / "models" / "vgg_bn.keras")
     data = root / "data" / "prepared"
     data.mkdir(parents=True)
     rng = np.random.default_rng(0)
@@ -79,7 +87,7 @@ def test_the_release_is_calibrated_on_validation_portable_and_measured_on_test(r
     assert figures["test"]["macro_avg"] == metrics["macro_avg"]
     assert figures["test"]["ece"] == pytest.approx(calibration.expected_calibration_error(test_labels, shipped))
     assert figures["trained_on"]["prepare"]["dropped"]["duplicate_of_test"] == 3
-    assert figures["params"]["widths"] == [4]
+    assert figures["members"][0]["params"]["widths"] == [4]
     card = (out / "MODEL_CARD.md").read_text()
     for stated in (f"{metrics['accuracy']:.4f}", f"{metrics['macro_avg']['f1']:.4f}", f"{temperature:.3f}",
                    *figures["sha256"].values(), "dvc exp run evaluate-vgg_bn -S x=1", "a test CPU",
@@ -88,3 +96,68 @@ def test_the_release_is_calibrated_on_validation_portable_and_measured_on_test(r
     for emotion in EMOTIONS:
         row = figures["test"]["per_class"][emotion]
         assert f"| {emotion} | {row['precision']:.3f} | {row['recall']:.3f} | {row['f1']:.3f} |" in card
+
+
+@pytest.fixture(scope="module")
+def second_member(run_dir, tmp_path_factory) -> Path:
+    """The same run with another trial seed: same params but `seed`, same prepared split, another model."""
+    from emotion_lib.config import load_config
+    from emotion_lib.models import save_model
+
+    root = tmp_path_factory.mktemp("member2") / "run"
+    shutil.copytree(run_dir, root)
+    params = edited(yaml.safe_load((root / "params.yaml").read_text()), {"trials.vgg_bn.seed": 1})
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    save_model(_sharp_model(load_config(root / "params.yaml").trial_run("vgg_bn").model, seed=1),
+               root / "models" / "vgg_bn.keras")
+    return root
+
+
+def test_several_runs_release_their_calibrated_ensemble(run_dir, second_member, tmp_path):
+    from emotion_lib.evaluation import compute_metrics, predict_views
+    from emotion_lib.models import load_model
+    from emotion_lib.release import main
+
+    out = tmp_path / "release"
+    main([str(run_dir), str(second_member), "--out", str(out), "--name", "duo", "--command", "first -S a=1",
+          "--command", "second -S a=2", "--cpu", "a test CPU"])
+    figures = json.loads((out / "duo.json").read_text())
+    views = {"flip": True, "shift": 3}
+    members = [load_model(run / "models" / "vgg_bn.keras") for run in (run_dir, second_member)]
+    with np.load(run_dir / "data/prepared/val.npz") as val, np.load(run_dir / "data/prepared/test.npz") as test:
+        val_images, val_labels, test_images, test_labels = val["images"], val["labels"], test["images"], test["labels"]
+
+    def ensemble_views(images: np.ndarray) -> np.ndarray:
+        """Per view, the softmax of the members' mean log-probabilities (= of their mean logits)."""
+        logs = np.mean([np.log(predict_views(member, images, **views)) for member in members], axis=0)
+        return np.exp(logs) / np.exp(logs).sum(axis=-1, keepdims=True)
+
+    temperature = calibration.fit_temperature(val_labels, ensemble_views(val_images))
+    assert figures["temperature"] == pytest.approx(temperature, rel=1e-3)
+    shipped = np.mean(predict_views(load_model(out / "duo.keras"), test_images, **views), axis=0)
+    np.testing.assert_allclose(shipped, calibration.scaled_views(ensemble_views(test_images), temperature), atol=1e-4)
+    assert figures["test"]["accuracy"] == compute_metrics(y_true=test_labels, probabilities=shipped,
+                                                          emotions=EMOTIONS, loss=None)["accuracy"]
+    alone = [compute_metrics(y_true=test_labels, probabilities=np.mean(predict_views(m, test_images, **views), 0),
+                             emotions=EMOTIONS, loss=None) for m in members]
+    assert [member["test_alone"]["accuracy"] for member in figures["members"]] == [a["accuracy"] for a in alone]
+    assert [member["params"].get("seed") for member in figures["members"]] == [None, 1]
+    card = (out / "MODEL_CARD.md").read_text()
+    for stated in ("An ensemble of 2 models", "Member 2: `second -S a=2`", "`first -S a=1`; `second -S a=2`",
+                   f"| member 2 alone | {alone[1]['accuracy']:.4f} |", f"{figures['test']['accuracy']:.4f}"):
+        assert stated in card, stated
+
+
+def test_members_of_different_splits_are_refused(run_dir, second_member, tmp_path, capsys):
+    from emotion_lib.release import main
+
+    other = tmp_path / "other"
+    shutil.copytree(second_member, other)
+    with np.load(other / "data/prepared/val.npz") as val:
+        np.savez(other / "data/prepared/val.npz", images=val["images"][::-1], labels=val["labels"][::-1])
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(run_dir), str(other), "--out", str(tmp_path / "out")])
+    assert exit_info.value.code != 0
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert f"{other}: its prepared val/test splits differ" in error
+    assert not (tmp_path / "out").exists()

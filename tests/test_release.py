@@ -142,6 +142,7 @@ def test_several_runs_release_their_calibrated_ensemble(run_dir, second_member, 
                              emotions=EMOTIONS, loss=None) for m in members]
     assert [member["test_alone"]["accuracy"] for member in figures["members"]] == [a["accuracy"] for a in alone]
     assert [member["params"].get("seed") for member in figures["members"]] == [None, 1]
+    assert figures["onnx_max_difference"] < 1e-3  # the portable copy carries the nested members too
     card = (out / "MODEL_CARD.md").read_text()
     for stated in ("An ensemble of 2 models", "Member 2: `second -S a=2`", "`first -S a=1`; `second -S a=2`",
                    f"| member 2 alone | {alone[1]['accuracy']:.4f} |", f"{figures['test']['accuracy']:.4f}"):

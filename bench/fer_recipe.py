@@ -139,7 +139,7 @@ def parse_run(text: str) -> tuple[str, dict]:
 
 
 def report(repo: Path, name: str, seconds: dict[str, float]) -> dict:
-    metrics = json.loads((repo / "metrics" / "vgg_bn.json").read_text())
+    metrics = json.loads((repo / "metrics" / "details" / "vgg_bn.json").read_text())
     train = json.loads((repo / "metrics" / "train" / "vgg_bn" / "metrics.json").read_text())
     timing = json.loads((repo / "metrics" / "train" / "vgg_bn" / "timing.json").read_text())
     row = {

@@ -8,22 +8,22 @@ from __future__ import annotations
 
 import dataclasses
 
-# Filters of the five 3x3 convolutions of the from-scratch stack (seed 000, table of section 5.1).
+# Filters of the five 3x3 convolutions of the from-scratch stack (the original study, table of section 5.1).
 # Every convolution but the last is followed by a 2x2 max-pool.
 SCRATCH_FILTERS: tuple[int, ...] = (32, 64, 128, 256, 256)
 PADDINGS: tuple[str, ...] = ("valid", "same")
-# scratch: the seed's five-convolution CNN; vgg16: the seed's transfer learning; vgg_bn: the VGG-style
-# BatchNorm network of the vgg_bn trial (README, "Beyond the seed"), widths and depth set by its params.
+# scratch: the original study's five-convolution CNN; vgg16: its transfer learning; vgg_bn: the VGG-style
+# BatchNorm network of the vgg_bn trial (docs/vgg_bn-recipe.md), widths and depth set by its params.
 BACKBONES: tuple[str, ...] = ("scratch", "vgg16", "vgg_bn")
 
-# Augmentation of seed 000 section 4.5: flip half the images, rotate by up to 10 % of a full circle,
+# Augmentation of the original study, section 4.5: flip half the images, rotate by up to 10 % of a full circle,
 # zoom in or out by up to 20 %. Trials may set their own (the vgg_bn trial uses smaller, face-sized ones).
 ROTATION_FACTOR = 0.1
 ZOOM_FACTOR = 0.2
 
-# Kernel initialisers of the from-scratch CNN: Keras' default (the seed's) and He's, made for ReLU stacks.
+# Kernel initialisers of the from-scratch CNN: Keras' default (the original study's) and He's, made for ReLU stacks.
 INITIALIZERS: tuple[str, ...] = ("glorot_uniform", "he_normal")
-# The first layer's Rescaling: "unit" maps pixels to [0, 1] (the seed's 1/255), "centered" to [-1, 1].
+# The first layer's Rescaling: "unit" maps pixels to [0, 1] (the original study's 1/255), "centered" to [-1, 1].
 INPUT_SCALINGS: dict[str, tuple[float, float]] = {"unit": (1.0 / 255, 0.0), "centered": (1.0 / 127.5, -1.0)}
 
 # VGG16 has five pooling stages, so 32 px is the smallest input Keras accepts for its conv base.

@@ -49,7 +49,8 @@ DISTRIBUTE_MODES = ("none", "mirrored")
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16", "auto")
 OPTIMIZERS = ("adam", "adamw", "sgd_nesterov")
 SCHEDULES = ("constant", "cosine")
-# Which training split a trial fits on: the balanced, undersampled one of the seed, or every deduplicated image.
+# Which training split a trial fits on: the original study's balanced, undersampled one, or every deduplicated
+# image.
 TRAIN_SPLITS = ("undersampled", "full")
 # balanced: n / (k * count) per class (sklearn's); sqrt: its square root, rescaled to average 1 over the images.
 CLASS_WEIGHT_MODES = ("none", "balanced", "sqrt")
@@ -154,7 +155,7 @@ class PretrainedConfig:
 
 @dataclasses.dataclass(frozen=True)
 class ReduceLRConfig:
-    """ReduceLROnPlateau on val_loss, as in seed 002 (factor 0.2, patience 6, min_delta 1e-4)."""
+    """ReduceLROnPlateau on val_loss, as in a sister study of the original (factor 0.2, patience 6, min_delta 1e-4)."""
 
     enabled: bool = False
     factor: float = 0.2

@@ -3,13 +3,16 @@
 ``evaluate_model`` is what the ``evaluate-<trial>`` stage runs.  It feeds the
 prepared 48x48 grayscale test images through a saved Keras model and writes
 
-* ``metrics/<trial>.json`` - accuracy, loss, macro/weighted averages,
-  per-class precision/recall/F1/support/AUC and macro AUC (DVC metrics).
+* ``metrics/<trial>.json`` - the headline figures :data:`HEADLINE` (DVC metrics: what ``dvc metrics show``
+  and ``dvc metrics diff`` compare across trials and commits, a screen wide);
+* ``metrics/details/<trial>.json`` - every figure: those, macro/weighted averages, per-class
+  precision/recall/F1/support/AUC, the figures without each test-time view, the model's size and training
+  facts (read by the summary and the docs; not a DVC metric).
   ``loss`` is the cross-entropy of the test labels under the (view-averaged)
   probabilities, as Keras scores a softmax model (``emotion_lib.losses``), and
   nothing else: no weight penalty and no label smoothing, so it compares across
   trials (training's ``val_loss`` is the training objective, which has them);
-* ``<plots_dir>/classification_report.txt`` - the seed study's
+* ``<plots_dir>/classification_report.txt`` - the original study's
   ``classification_report(digits=4)`` layout, with emotion names instead of
   class indices;
 * ``<plots_dir>/confusion.csv`` - one ``actual,predicted`` row per test image
@@ -49,6 +52,18 @@ from emotion_lib.atomic import write_json, write_text
 from emotion_lib.errors import UserError
 from emotion_lib.losses import sparse_categorical_crossentropy
 from emotion_lib.views import views_of
+
+# What metrics/<trial>.json holds, flat, so that `dvc metrics show` is one readable row per trial.
+HEADLINE: tuple[str, ...] = ("accuracy", "balanced_accuracy", "macro_f1", "macro_auc", "loss", "ece",
+                             "ece_calibrated", "epochs_run")
+
+
+def headline(details: Mapping[str, Any]) -> dict:
+    """The :data:`HEADLINE` figures of a trial's full metrics (``macro_f1`` is ``macro_avg.f1``), absent ones left
+    out."""
+    flat = {**details, "macro_f1": details["macro_avg"]["f1"]}
+    return {key: flat[key] for key in HEADLINE if flat.get(key) is not None}
+
 
 FLOAT_DECIMALS = 6
 """Floats in the metrics JSON are rounded to this many decimals so that diffs stay readable and stable."""
@@ -134,8 +149,8 @@ def compute_metrics(
     ``support``, ``auc``), ``macro_auc`` and ``test_size``.  Floats are
     rounded to :data:`FLOAT_DECIMALS`.
 
-    Precision/recall/F1 use ``zero_division=0`` like the seed's reports (the
-    seed's L2 trial predicts only two classes).  A class absent from
+    Precision/recall/F1 use ``zero_division=0`` like the original study's reports (its
+    L2 trial predicts only two classes).  A class absent from
     ``y_true`` has an undefined AUC, written as ``null``; ``macro_auc`` is the
     unweighted mean over the classes whose AUC is defined (``null`` if none),
     matching sklearn's one-vs-rest macro AUC whenever every class is present.
@@ -186,7 +201,7 @@ def compute_metrics(
 
 
 def classification_report_text(*, y_true: np.ndarray, y_pred: np.ndarray, emotions: Sequence[str]) -> str:
-    """Return sklearn's text classification report (``digits=4``, as in the seed) with emotion names as row labels.
+    """Return sklearn's text classification report (``digits=4``, as in the original study), emotions as row labels.
 
     Every emotion gets a row, even one with no support or no predictions,
     so reports of different trials line up row by row.
@@ -352,12 +367,14 @@ def write_evaluation_outputs(
     loss: float | None,
     trial: str,
     metrics_path: Path,
+    details_path: Path,
     plots_dir: Path,
     extra: Mapping[str, Any] | None = None,
     temperature: float = 1.0,
     views: Sequence[np.ndarray] | None = None,
 ) -> dict:
-    """Compute the metrics and write the metrics JSON, text report, CSVs and PNGs for one trial.
+    """Compute the metrics and write them (every figure to ``details_path``, the :func:`headline` to
+    ``metrics_path``), the text report, CSVs and PNGs for one trial; return every figure.
 
     ``temperature`` (fitted on the validation split by :func:`evaluate_model`) gives ``ece_calibrated``, the
     calibration error of the temperature-scaled probabilities (each of ``views``, the per-view probabilities
@@ -416,9 +433,10 @@ def write_evaluation_outputs(
 
     _write_calibration(plots_dir, trial, backbone, y, p, scaled, metrics)
 
-    # The metrics file goes last: DVC treats it as the stage's headline output, and a crash
+    # The metrics files go last: DVC treats them as the stage's headline output, and a crash
     # while plotting must not leave fresh metrics beside stale plots.
-    write_json(metrics_path, metrics)
+    write_json(details_path, metrics)
+    write_json(metrics_path, headline(metrics))
     return metrics
 
 
@@ -428,6 +446,7 @@ def evaluate_model(
     data_dir: Path,
     trial: str,
     metrics_path: Path,
+    details_path: Path,
     plots_dir: Path,
     batch_size: int = 64,
     test_time_flip: bool = False,
@@ -443,7 +462,7 @@ def evaluate_model(
 
     Loads ``model_path`` with :func:`emotion_lib.models.load_model` (Keras safe mode), reads
     ``data_dir/test.npz`` and ``data_dir/meta.json``, predicts in batches of
-    ``batch_size`` and writes ``metrics_path`` plus ``classification_report.txt``,
+    ``batch_size`` and writes ``metrics_path``, ``details_path`` plus ``classification_report.txt``,
     ``confusion.csv``, ``confusion.png``, ``roc.csv`` and ``roc.png`` under
     ``plots_dir``.  Returns the metrics dict that was written.
     """
@@ -483,6 +502,7 @@ def evaluate_model(
         loss=loss,
         trial=trial,
         metrics_path=Path(metrics_path),
+        details_path=Path(details_path),
         plots_dir=Path(plots_dir),
         extra=extra,
         temperature=temperature,
@@ -494,6 +514,7 @@ __all__ = [
     "classification_report_text",
     "compute_metrics",
     "evaluate_model",
+    "headline",
     "predict_probabilities",
     "predict_views",
     "write_evaluation_outputs",

@@ -7,7 +7,7 @@ scored and applied on exactly the pixels it was trained on:
 1. :func:`resize_images`: bilinear resize of the grayscale image to the
    model's input size, rounded and clipped back to uint8 (a no-op at 48 px);
 2. :func:`expand_channels`: float32 conversion and replication of the gray
-   channel to the model's channel count (3 for VGG16 and the seed's RGB
+   channel to the model's channel count (3 for VGG16 and the original study's RGB
    input).
 
 Scaling (1/255, or VGG16's mean subtraction) is the model's own first layer.
@@ -19,6 +19,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from emotion_lib import quiet_tensorflow  # noqa: F401 - first: TensorFlow's start-up lines stay out of stderr
+
+# isort: split
 import numpy as np
 import tensorflow as tf
 

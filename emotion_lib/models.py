@@ -23,6 +23,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from emotion_lib import quiet_tensorflow  # noqa: F401 - first: TensorFlow's start-up lines stay out of stderr
+
+# isort: split
 import keras
 import numpy as np
 
@@ -72,8 +75,8 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
     Same maths, arguments and weights as the parent; only the kernels differ.  Keras 3 normalises with a chain of
     separate ops (float32 moments, then scale and shift, then a cast back) and differentiates each; TensorFlow's
     ``FusedBatchNormV3`` (oneDNN's on x86) does the forward pass and its gradient in one kernel each.  vgg_bn's
-    AVX-512 recipe trained 1.4-1.5 times faster with it on 2 CPU cores in mixed_bfloat16 (README, "Beyond the
-    seed"); without batch norm at all the convolutions alone trained about 1.8 times faster than with Keras' layer.
+    AVX-512 recipe trained 1.4-1.5 times faster with it on 2 CPU cores in mixed_bfloat16 (docs/vgg_bn-recipe.md);
+    without batch norm at all the convolutions alone trained about 1.8 times faster than with Keras' layer.
 
     The moving variance is updated with the batch's biased variance, as the parent does (the fused kernel returns
     the unbiased one).  Anything the fused kernel cannot do falls back to the parent's ``call``: another backend,

@@ -117,8 +117,8 @@ def _data_stages(config: Config, root: Path) -> dict[str, dict]:
                              outs=["data/raw/synthetic"]),
         "prepare": _stage(
             root, "stages.prepare", data=["${data.raw_dir}"], params=stage_param_keys(config, "prepare"),
-            outs=["data/prepared"],
-            metrics=[{"metrics/prepare.json": NOT_CACHED}],
+            # prepare's counts are details for the docs and the class-distribution plot, not metrics to compare.
+            outs=["data/prepared", {"metrics/prepare.json": NOT_CACHED}],
             plots=[{"plots/prepare/class_distribution.csv": {
                        **NOT_CACHED, "template": "dvc_plots_template/class_distribution.json", "x": "emotion",
                        "y": "count", "title": "Training-set class distribution, before and after undersampling"}},
@@ -148,8 +148,10 @@ def _train_stage(config: Config, trial: TrialConfig, root: Path) -> dict:
         root, "stages.train", [trial.name], data=data, params=stage_param_keys(config, "train", trial.name),
         # The per-epoch dvclive logs are drawn as learning curves by the top-level plots; the wall-clock figures
         # are kept out of the metrics, so that those are byte-identical across reruns.
-        outs=[f"models/{trial.name}.keras", {f"{live}/plots": NOT_CACHED}, {f"{live}/timing.json": NOT_CACHED}],
-        metrics=[{f"{live}/metrics.json": NOT_CACHED}])
+        # dvclive's metrics.json (the last epoch's figures) is the evaluation's input, not a metric: the trial's
+        # metrics are its evaluation's, metrics/<trial>.json.
+        outs=[f"models/{trial.name}.keras", {f"{live}/plots": NOT_CACHED}, {f"{live}/timing.json": NOT_CACHED},
+              {f"{live}/metrics.json": NOT_CACHED}])
 
 
 def _evaluate_stage(config: Config, name: str, root: Path) -> dict:
@@ -159,7 +161,7 @@ def _evaluate_stage(config: Config, name: str, root: Path) -> dict:
         data=[f"models/{name}.keras", f"metrics/train/{name}/metrics.json", "data/prepared"],
         params=stage_param_keys(config, "evaluate", name),
         metrics=[{f"metrics/{name}.json": NOT_CACHED}],
-        outs=[{f"{plots}/classification_report.txt": NOT_CACHED}],
+        outs=[{f"metrics/details/{name}.json": NOT_CACHED}, {f"{plots}/classification_report.txt": NOT_CACHED}],
         plots=[{f"{plots}/confusion.csv": {**NOT_CACHED, "template": "confusion_normalized", "x": "predicted",
                                            "y": "actual", "title": f"Confusion matrix, row-normalised ({name}, "
                                                                    "test split)"}},
@@ -175,12 +177,11 @@ def _evaluate_stage(config: Config, name: str, root: Path) -> dict:
 
 def _summary_stage(config: Config, root: Path) -> dict:
     names = list(config.trials)
-    data = [*(f"metrics/{name}.json" for name in names),
+    data = [*(f"metrics/details/{name}.json" for name in names),
             *(f"metrics/train/{name}/{file}" for file in ("metrics.json", "timing.json") for name in names)]
     return _stage(
         root, "stages.summary", data=data, params=stage_param_keys(config, "summary"),
-        outs=[{"metrics/summary.md": NOT_CACHED}],
-        metrics=[{"metrics/summary.json": NOT_CACHED}],
+        outs=[{"metrics/summary.md": NOT_CACHED}, {"metrics/summary.json": NOT_CACHED}],
         plots=[{"plots/summary/comparison.csv": {
                    **NOT_CACHED, "template": "dvc_plots_template/grouped_bar.json", "x": "trial", "y": "value",
                    "title": "Test accuracy and macro F1 per trial"}},

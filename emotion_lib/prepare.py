@@ -5,7 +5,7 @@ the original challenge file ``fer2013.csv``, drops files that are not images or
 do not decode, normalises every image to ``image_size`` x ``image_size``
 grayscale, removes exact duplicates without touching the test split, optionally
 undersamples the training pool to balance it, makes a stratified train/val split
-of that pool (so, as in the seed study, validation is balanced too), and writes
+of that pool (so, as in the original study, validation is balanced too), and writes
 the manifest, the ``.npz`` arrays, the metrics and the class distribution plots.
 Beside the (undersampled) ``train.npz`` it keeps the full deduplicated training
 split outside val, ``train_full.npz``, for trials that handle class imbalance in
@@ -473,7 +473,7 @@ def _undersample(samples: list[_Sample], emotions: tuple[str, ...], samples_per_
                  seed: int) -> tuple[list[_Sample], list[_Drop], int]:
     """Undersample the training pool to the minority class (or ``samples_per_class``); return kept, drops, target.
 
-    Runs before the validation split, as the seed study did (436 per class on FER-2013), so both train and val
+    Runs before the validation split, as the original study did (436 per class on FER-2013), so both train and val
     are balanced; the test split is never touched.
     """
     groups = _by_class(samples, "train", len(emotions))
@@ -560,7 +560,7 @@ def _distribution_csv(before: dict[str, int], after: dict[str, int], emotions: t
 
 
 def _distribution_figures(before: dict[str, int], after: dict[str, int], emotions: tuple[str, ...]) -> dict:
-    """Draw the seed study's figures 1 and 2 (training images per class, before/after undersampling)."""
+    """Draw the original study's figures 1 and 2 (training images per class, before/after undersampling)."""
     # Imported here so that importing this module (e.g. for the CLI's --help) stays light.
     from emotion_lib import plotting
 

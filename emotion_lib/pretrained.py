@@ -17,6 +17,9 @@ import os
 import sys
 from pathlib import Path
 
+from emotion_lib import quiet_tensorflow  # noqa: F401 - first: TensorFlow's start-up lines stay out of stderr
+
+# isort: split
 import keras
 
 from emotion_lib.atomic import atomic_file, write_json

@@ -12,6 +12,9 @@ import sys
 import time
 from typing import TextIO
 
+from emotion_lib import quiet_tensorflow  # noqa: F401 - first: TensorFlow's start-up lines stay out of stderr
+
+# isort: split
 import keras
 
 

@@ -1,8 +1,8 @@
 """Cross-trial comparison: one table, one JSON and one chart over every trial of params.yaml.
 
 ``summarize`` is what the final ``summary`` stage runs.  It reads every
-trial's evaluation metrics (``metrics/<trial>.json`` from
-:mod:`emotion_lib.evaluation`) and, when given, its training summary
+trial's evaluation figures (``metrics/details/<trial>.json`` from
+:mod:`emotion_lib.evaluation`: every figure, per class too) and, when given, its training summary
 (epochs run, training time, trainable parameters, backbone source), and
 writes
 
@@ -10,7 +10,8 @@ writes
   study's reported accuracy beside our accuracy and balanced accuracy;
 * ``metrics/summary.json`` - per-trial accuracy, balanced accuracy, macro F1,
   macro AUC, calibration error and the original study's accuracy, plus the
-  best trial;
+  best trial (the table's data, for predict and the docs; the DVC metrics are
+  the trials' own files);
 * ``plots/summary/comparison.png`` - grouped bars of accuracy and macro F1;
 * ``plots/summary/comparison.csv`` - the same numbers as ``trial,metric,value``
   rows for DVC's bar templates.

@@ -34,11 +34,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import math
 import time
 from pathlib import Path
 from typing import Any
 
+from emotion_lib import quiet_tensorflow  # noqa: F401 - first: TensorFlow's start-up lines stay out of stderr
+
+# isort: split
 import keras
 import numpy as np
 import tensorflow as tf
@@ -50,6 +54,21 @@ from emotion_lib.inputs import input_geometry, load_split, make_dataset, read_em
 from emotion_lib.losses import sparse_categorical_crossentropy
 from emotion_lib.models import SmoothedSparseCrossentropy, save_model
 from emotion_lib.progress import EpochProgress, PredictProgress
+
+
+class _WithoutRetracingNotice(logging.Filter):
+    """Drops TensorFlow's "N out of the last M calls ... triggered tf.function retracing" notice.
+
+    A frozen-prefix plan predicts with three models (the prefix, the whole model once to check the split, the
+    suffix); TensorFlow counts their predict functions together and calls the first trace of each a retracing.
+    Each traces once, so the notice asks nothing of the user; it is the only one dropped.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "triggered tf.function retracing" not in record.getMessage()
+
+
+tf.get_logger().addFilter(_WithoutRetracingNotice())
 
 # Keys train_trial writes into metrics.json itself; extra_metrics may not reuse them.
 _SUMMARY_KEYS = frozenset(
@@ -457,8 +476,8 @@ def train_trial(
 ) -> dict:
     """Compile and fit ``model`` on ``data_dir``'s train split (validating on val) as ``run`` says; save everything.
 
-    The model is (re)compiled here with the trial's optimiser and schedule (:func:`make_optimizer`; the seed's
-    trials: Adam at a constant ``run.learning_rate``) and sparse categorical cross-entropy (label-smoothed when
+    The model is (re)compiled here with the trial's optimiser and schedule (:func:`make_optimizer`; the original
+    study's trials: Adam at a constant ``run.learning_rate``) and sparse categorical cross-entropy (label-smoothed when
     ``run.label_smoothing`` > 0), on the ``train`` or ``train_full`` split (``run.train_split``), so a loaded
     model whose blocks were just unfrozen for fine-tuning trains with the new trainable set.  Callbacks:
     EarlyStopping on ``run.early_stopping_monitor`` restoring the best weights (``run.early_stopping_patience`` > 0),

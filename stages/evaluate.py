@@ -26,6 +26,7 @@ def main(args) -> None:
         data_dir=DATA_DIR,
         trial=trial,
         metrics_path=Path("metrics") / f"{trial}.json",
+        details_path=Path("metrics/details") / f"{trial}.json",
         plots_dir=Path("plots") / trial,
         test_time_flip=test_time_flip,
         test_time_shift=test_time_shift,
@@ -34,7 +35,8 @@ def main(args) -> None:
     views = [name for name, on in (("flip", test_time_flip), (f"{test_time_shift} px shifts", test_time_shift)) if on]
     views_note = f" (test-time {' and '.join(views)})" if views else ""
     print(f"evaluate-{trial}: test accuracy {metrics['accuracy']:.4f}, macro F1 {metrics['macro_avg']['f1']:.4f} "
-          f"on {metrics['test_size']} images{views_note} -> metrics/{trial}.json, plots/{trial}/")
+          f"on {metrics['test_size']} images{views_note} -> metrics/{trial}.json, metrics/details/{trial}.json, "
+          f"plots/{trial}/")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ def main(args) -> None:
 
     trials = list(load_config(args.params).trials)
     summarize(
-        metrics_paths={trial: Path("metrics") / f"{trial}.json" for trial in trials},
+        metrics_paths={trial: Path("metrics/details") / f"{trial}.json" for trial in trials},
         train_metrics_paths={trial: Path("metrics/train") / trial / "metrics.json" for trial in trials},
         timing_paths={trial: Path("metrics/train") / trial / "timing.json" for trial in trials},
         out_markdown=Path("metrics/summary.md"),

@@ -278,7 +278,7 @@ def test_generated_stages_of_an_added_trial_declare_what_they_read(repo_root, tm
     # Its own batch size replaces train.batch_size: the trial no longer reads, nor reruns on, the shared one.
     assert "train.batch_size" not in stage_param_keys(config, "train", "scratch_more")
     assert "model.dropout" in stage_param_keys(config, "train", "scratch_more")
-    assert "summary" in stages and "metrics/bn_more.json" in {dep.def_path for dep in stages["summary"].deps}
+    assert "summary" in stages and "metrics/details/bn_more.json" in {dep.def_path for dep in stages["summary"].deps}
 
 
 def _data_deps(stage) -> list[str]:

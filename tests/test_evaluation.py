@@ -88,7 +88,7 @@ def test_classification_report_uses_emotion_names() -> None:
     for name in EMOTIONS:
         assert name in text
     assert "macro avg" in text and "weighted avg" in text
-    # digits=4 as in the seed's reports.
+    # digits=4 as in the original study's reports.
     assert any(len(tok) == 6 and tok.startswith("0.") for tok in text.split())
 
 
@@ -123,6 +123,7 @@ def _write_data(data_dir: Path, n: int = 30) -> np.ndarray:
 def test_evaluate_model_end_to_end(tmp_path: Path, tiny_model: Path) -> None:
     labels = _write_data(tmp_path / "data")
     metrics_path = tmp_path / "metrics" / "vgg16_features.json"
+    details_path = tmp_path / "metrics" / "details" / "vgg16_features.json"
     plots_dir = tmp_path / "plots" / "vgg16_features"
     extra = {"backbone_source": "random (ImageNet weights unavailable)", "epochs_run": 3, "train_seconds": 1.23456789}
 
@@ -131,6 +132,7 @@ def test_evaluate_model_end_to_end(tmp_path: Path, tiny_model: Path) -> None:
         data_dir=tmp_path / "data",
         trial="vgg16_features",
         metrics_path=metrics_path,
+        details_path=details_path,
         plots_dir=plots_dir,
         batch_size=8,
         extra=extra,
@@ -139,8 +141,13 @@ def test_evaluate_model_end_to_end(tmp_path: Path, tiny_model: Path) -> None:
     for name in ("classification_report.txt", "confusion.csv", "confusion.png", "roc.png", "roc.csv",
                  "calibration.csv", "reliability.png"):
         assert (plots_dir / name).is_file(), name
-    written = json.loads(metrics_path.read_text())
+    written = json.loads(details_path.read_text())
     assert written == result
+    # The declared metrics file holds the headline alone, flat: one short row per trial in `dvc metrics show`.
+    assert json.loads(metrics_path.read_text()) == {
+        "accuracy": result["accuracy"], "balanced_accuracy": result["balanced_accuracy"],
+        "macro_f1": result["macro_avg"]["f1"], "macro_auc": result["macro_auc"], "loss": result["loss"],
+        "ece": result["ece"], "ece_calibrated": result["ece_calibrated"], "epochs_run": 3}
     for key in ("accuracy", "loss", "macro_avg", "weighted_avg", "per_class", "macro_auc", "test_size"):
         assert key in written
     assert written["test_size"] == len(labels)
@@ -182,7 +189,8 @@ def test_evaluate_model_loss_is_keras_loss_for_confident_mistakes(tmp_path: Path
     labels = _write_data(tmp_path / "data")
     metrics_path = tmp_path / "metrics.json"
     written = evaluate_model(model_path=model_path, data_dir=tmp_path / "data", trial="baseline",
-                             metrics_path=metrics_path, plots_dir=tmp_path / "plots", batch_size=8)
+                             metrics_path=metrics_path, details_path=tmp_path / "details.json",
+                             plots_dir=tmp_path / "plots", batch_size=8)
 
     with np.load(tmp_path / "data" / "test.npz") as arrays:
         dataset = make_dataset(arrays["images"], labels, image_size=32, channels=3, batch_size=8)
@@ -200,7 +208,7 @@ def test_evaluate_model_missing_model(tmp_path: Path) -> None:
             model_path=tmp_path / "models" / "baseline.keras",
             data_dir=tmp_path / "data",
             trial="baseline",
-            metrics_path=tmp_path / "m.json",
+            metrics_path=tmp_path / "m.json", details_path=tmp_path / "details" / "m.json",
             plots_dir=tmp_path / "plots",
         )
 
@@ -211,10 +219,10 @@ def test_evaluate_model_missing_data(tmp_path: Path, tiny_model: Path) -> None:
             model_path=tiny_model,
             data_dir=tmp_path / "nowhere",
             trial="baseline",
-            metrics_path=tmp_path / "m.json",
+            metrics_path=tmp_path / "m.json", details_path=tmp_path / "details" / "m.json",
             plots_dir=tmp_path / "plots",
         )
-    assert not (tmp_path / "m.json").exists()
+    assert not (tmp_path / "m.json").exists() and not (tmp_path / "details").exists()
 
 
 def test_test_time_flip_averages_the_image_and_its_mirror(tmp_path: Path, tiny_model: Path) -> None:
@@ -235,7 +243,9 @@ def test_test_time_flip_averages_the_image_and_its_mirror(tmp_path: Path, tiny_m
     written = {}
     for flip in (False, True):
         written[flip] = evaluate_model(model_path=tiny_model, data_dir=tmp_path / "data", trial="t",
-                                       metrics_path=tmp_path / f"m{flip}.json", plots_dir=tmp_path / f"p{flip}",
+                                       metrics_path=tmp_path / f"m{flip}.json",
+                                       details_path=tmp_path / "details" / f"m{flip}.json",
+                                       plots_dir=tmp_path / f"p{flip}",
                                        batch_size=8, test_time_flip=flip)
         assert written[flip]["test_time_flip"] is flip
     expected = float(np.mean(averaged.argmax(axis=1) == labels))
@@ -284,7 +294,9 @@ def test_test_time_shift_averages_ten_views_and_records_what_the_shifts_add(tmp_
     written = {}
     for shift in (0, 2):
         written[shift] = evaluate_model(model_path=tiny_model, data_dir=tmp_path / "data", trial="t",
-                                        metrics_path=tmp_path / f"m{shift}.json", plots_dir=tmp_path / f"p{shift}",
+                                        metrics_path=tmp_path / f"m{shift}.json",
+                                        details_path=tmp_path / "details" / f"m{shift}.json",
+                                        plots_dir=tmp_path / f"p{shift}",
                                         batch_size=8, test_time_flip=True, test_time_shift=shift)
         assert written[shift]["test_time_shift"] == shift
     assert written[2]["accuracy"] == pytest.approx(float(np.mean(ten.argmax(axis=1) == labels)), abs=1e-6)
@@ -305,7 +317,8 @@ def test_evaluate_model_fits_the_temperature_on_validation_and_keeps_every_label
 
     labels = _write_data(tmp_path / "data")
     written = evaluate_model(model_path=tiny_model, data_dir=tmp_path / "data", trial="t",
-                             metrics_path=tmp_path / "m.json", plots_dir=tmp_path / "plots", batch_size=8)
+                             metrics_path=tmp_path / "m.json", details_path=tmp_path / "details" / "m.json",
+                             plots_dir=tmp_path / "plots", batch_size=8)
     model = load_model(tiny_model)
     with np.load(tmp_path / "data" / "val.npz") as arrays:
         val_images, val_labels = arrays["images"], arrays["labels"]

@@ -1,4 +1,4 @@
-"""Tests of the model factory: fidelity to the seed's layer tables, input checks, safe-mode round trips.
+"""Tests of the model factory: fidelity to the original study's layer tables, input checks, safe-mode round trips.
 
 Everything builds VGG16 with ``weights=None`` (or a local file), so no test
 needs the network.
@@ -33,24 +33,24 @@ from emotion_lib.precision import dtype_policy
 from emotion_lib.training import count_params
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SEED_SIZE = 180  # the seed's input: 180x180 RGB
+ORIGINAL_SIZE = 180  # the original study's input: 180x180 RGB
 
 
-def seed_architecture(trial: str) -> ModelSpec:
+def original_architecture(trial: str) -> ModelSpec:
     """The model spec the real params.yaml gives ``trial``, at the original study's 180x180x3 input."""
     config = load_config(REPO_ROOT / "params.yaml")
     config = dataclasses.replace(
         config,
-        model=dataclasses.replace(config.model, image_size=SEED_SIZE, channels=3),
-        pretrained=dataclasses.replace(config.pretrained, image_size=SEED_SIZE),
+        model=dataclasses.replace(config.model, image_size=ORIGINAL_SIZE, channels=3),
+        pretrained=dataclasses.replace(config.pretrained, image_size=ORIGINAL_SIZE),
     )
     return config.trial_run(trial).model
 
 
-TRIALS = {name: seed_architecture(name) for name in
+TRIALS = {name: original_architecture(name) for name in
           ("baseline", "early_stopping", "augmentation", "dropout", "l2", "vgg16_features")}
 
-# Layer types of the seed's model tables (seed 000, "Layer (type)" columns of sections 5.1-6.2), in order.
+# Layer types of the original study's model tables ( "Layer (type)" columns of sections 5.1-6.2), in order.
 _CONV_POOL = ["Conv2D", "MaxPooling2D"] * 4 + ["Conv2D"]
 SEED_LAYER_TYPES = {
     "baseline": ["InputLayer", "Rescaling", *_CONV_POOL, "Flatten", "Dense"],  # 5.1
@@ -67,12 +67,12 @@ SEED_LAYER_TYPES = {
 
 
 def layer_types(model: keras.Model) -> list[str]:
-    """``model``'s top-level layer types in the seed's vocabulary (Keras 2 summaries)."""
+    """``model``'s top-level layer types in the original study's vocabulary (Keras 2 summaries)."""
     types: list[str] = []
     for layer in model.layers:
         name = type(layer).__name__
         if name.startswith("Random"):
-            # The seed wrapped its augmentation layers in one Sequential model.
+            # The original study wrapped its augmentation layers in one Sequential model.
             if types[-1] != "Sequential":
                 types.append("Sequential")
         elif isinstance(layer, VGG16Preprocess):
@@ -86,7 +86,7 @@ def layer_types(model: keras.Model) -> list[str]:
 
 
 @pytest.mark.parametrize("trial", sorted(SEED_LAYER_TYPES))
-def test_layer_types_match_the_seed_tables(trial):
+def test_layer_types_match_the_original_study_tables(trial):
     assert layer_types(build_model(TRIALS[trial], num_classes=7)) == SEED_LAYER_TYPES[trial]
 
 
@@ -101,13 +101,13 @@ def test_layer_types_match_the_seed_tables(trial):
         ("vgg16_features", 17_993_543, 3_278_855),
     ],
 )
-def test_parameter_counts_match_the_seed_tables(trial, total, trainable):
+def test_parameter_counts_match_the_original_study_tables(trial, total, trainable):
     model = build_model(TRIALS[trial], num_classes=7)
     assert model.count_params() == total
     assert count_params(model.trainable_weights) == trainable
 
 
-def test_unfreezing_block5_matches_the_seed_fine_tuning_table():
+def test_unfreezing_block5_matches_the_original_fine_tuning_table():
     model = build_model(TRIALS["vgg16_features"], num_classes=7)
     unfreeze_blocks(model, ["block5"])
     assert count_params(model.trainable_weights) == 10_358_279
@@ -120,7 +120,7 @@ def test_unfreezing_block5_matches_the_seed_fine_tuning_table():
     ]
 
 
-def test_l2_trial_layer_order_follows_the_seed_table():
+def test_l2_trial_layer_order_follows_the_original_table():
     model = build_model(TRIALS["l2"], num_classes=7)
     names = [layer.name for layer in model.layers]
     # Dropout right after every convolution (before its pool), the last convolution included.

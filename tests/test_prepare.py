@@ -213,7 +213,8 @@ def test_undersampling_to_minority(tmp_path: Path) -> None:
     counts_ = metrics["counts"]
     before, after, splits = counts_["before_undersampling"], counts_["after_undersampling"], counts_["splits"]
     assert before["train"]["disgust"] == 4 and before["train"]["happy"] == 8
-    # As in the seed: the pool is balanced to the minority's 4 first (its figure 2), then split 3 train / 1 val.
+    # As in the original study: the pool is balanced to the minority's 4 first (its figure 2), then split 3 train /
+    # 1 val.
     assert all(after["train"][e] == 4 and after["val"][e] == 0 for e in EMOTIONS)
     assert all(splits["train"][e] == 3 and splits["val"][e] == 1 for e in EMOTIONS)
     assert before["test"] == after["test"] == splits["test"]

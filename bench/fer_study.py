@@ -3,7 +3,8 @@
 Runs `dvc repro summary` in a fresh copy of this repository (no outputs, no DVC
 cache) with ``data.raw_dir`` pointed at the given folder and every other param
 at its default (unless overridden with ``-S``), then prints, per trial: test
-accuracy, macro F1, the original study's reported accuracy, epochs run, the training
+accuracy, balanced accuracy (the figure comparable to the original study's, measured on near-balanced test
+images), macro F1, the original study's reported accuracy, epochs run, the training
 loss of epochs 1-3 (the real-faces check: the original study's stack used to sit at
 ln 7 = 1.9459), and the stage's wall time, with the CPU.  Usage::
 
@@ -65,13 +66,14 @@ def main() -> None:
     prepared = json.loads((repo / "metrics" / "prepare.json").read_text())["counts"]["splits"]
     print(f"\ndata: train {prepared['train']['total']}, val {prepared['val']['total']}, "
           f"test {prepared['test']['total']} images")
-    print(f"{'trial':16s} {'accuracy':>8s} {'macro F1':>8s} {'original':>8s} {'epochs':>6s}  "
+    print(f"{'trial':16s} {'accuracy':>8s} {'balanced':>8s} {'macro F1':>8s} {'original':>8s} {'epochs':>6s}  "
           f"{'train loss, epochs 1-3':24s} {'train s':>7s}")
     for trial in json.loads((repo / "metrics" / "summary.json").read_text())["trial_order"]:
-        metrics = json.loads((repo / "metrics" / f"{trial}.json").read_text())
+        metrics = json.loads((repo / "metrics" / "details" / f"{trial}.json").read_text())
         train = json.loads((repo / "metrics" / "train" / trial / "metrics.json").read_text())
         losses = " ".join(f"{loss:.4f}" for loss in first_losses(repo, trial))
-        print(f"{trial:16s} {metrics['accuracy']:8.4f} {metrics['macro_avg']['f1']:8.4f} "
+        print(f"{trial:16s} {metrics['accuracy']:8.4f} {metrics['balanced_accuracy']:8.4f} "
+              f"{metrics['macro_avg']['f1']:8.4f} "
               f"{ORIGINAL_ACCURACY.get(trial, math.nan):8.4f} {train['epochs_run']:6d}  {losses:24s} "
               f"{seconds.get(f'train-{trial}', math.nan):7.0f}"
               + ("   (random VGG16 backbone)" if train.get("backbone_source") == "random" else ""))

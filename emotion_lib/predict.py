@@ -535,7 +535,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("paths", nargs="+", metavar="IMAGE_OR_FOLDER", help="image files and folders (recursive)")
     parser.add_argument("--model", type=Path, help="a trained model, models/<trial>.keras, or a copy exported by "
                         "python -m emotion_lib.export, FILE.onnx, which runs without TensorFlow "
-                        "(default: the best trial of metrics/summary.json)")
+                        "(default: the released model in release/, else the best trial of metrics/summary.json)")
     parser.add_argument("--output", type=Path, help="write FILE.jsonl (one object per image) or FILE.csv "
                         "(one row per face) instead of JSON Lines on stdout")
     parser.add_argument("--annotate", type=Path, metavar="DIR", help="write each image with its faces drawn "

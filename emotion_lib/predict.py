@@ -211,8 +211,8 @@ def default_model(summary_path: Path = SUMMARY_FILE, models_dir: Path = MODELS_D
     and a line saying which it is."""
     if released.is_file():
         card = released.parent / "MODEL_CARD.md"
-        return released, (f"model: {_shown(released)} (vgg_bn trained on FER-2013's training images, calibrated; "
-                          f"model card: {_shown(card)})")
+        return released, (f"model: {_shown(released)} ({_released_what(released)} trained on FER-2013's training "
+                          f"images, calibrated; model card: {_shown(card)})")
     fix = "run `dvc repro summary` or pass --model models/<trial>.keras"
     try:
         summary = json.loads(summary_path.read_text())
@@ -227,6 +227,16 @@ def default_model(summary_path: Path = SUMMARY_FILE, models_dir: Path = MODELS_D
     score = f", test accuracy {accuracy:.3f}" if isinstance(accuracy, (int, float)) else ""
     path = Path(_shown(models_dir / f"{best}.keras"))
     return path, f"model: {_shown(path)} (best trial {best!r} of {_shown(summary_path)}{score})"
+
+
+def _released_what(released: Path) -> str:
+    """What the release is, from the figures beside it: "vgg_bn", or "an ensemble of 2 vgg_bn models"."""
+    try:
+        figures = json.loads(released.with_suffix(".json").read_text())
+        trial, members = str(figures["trial"]), len(figures.get("members", [None]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return "a model"
+    return trial if members == 1 else f"an ensemble of {members} {trial} models"
 
 
 def _shown(path: Path) -> str:

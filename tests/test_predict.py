@@ -105,7 +105,13 @@ def test_default_model_is_the_release_else_the_best_trial_of_the_committed_summa
     released.parent.mkdir()
     released.write_bytes(b"a copy")
     path, message = predict.default_model(released=released)
-    assert path == released and "trained on FER-2013's training images" in message and "MODEL_CARD.md" in message
+    assert path == released and "(a model trained on FER-2013's training images" in message
+    assert "MODEL_CARD.md" in message
+    # What the release is comes from its figures: one trial's model, or an ensemble of several.
+    released.with_suffix(".json").write_text(json.dumps({"trial": "vgg_bn", "members": [{}, {}]}))
+    assert "(an ensemble of 2 vgg_bn models trained on FER-2013" in predict.default_model(released=released)[1]
+    released.with_suffix(".json").write_text(json.dumps({"trial": "vgg_bn", "members": [{}]}))
+    assert "(vgg_bn trained on FER-2013" in predict.default_model(released=released)[1]
     with pytest.raises(UserError, match="missing"):
         predict.default_model(tmp_path / "summary.json", tmp_path, released=tmp_path / "none.onnx")
     (tmp_path / "summary.json").write_text("{}")

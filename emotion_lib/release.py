@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m emotion_lib.release RUN_DIR [RUN_DIR ...] [--trial vgg_bn] [--name vgg_bn-fer2013-v1] [--out release]
+    python -m emotion_lib.release RUN_DIR [RUN_DIR ...] [--trial vgg_bn] [--name vgg_bn-fer2013-v2] [--out release]
 
 ``RUN_DIR`` is a copy of this repository where ``dvc exp run`` prepared FER-2013's training images and trained
 and evaluated the trial (``models/<trial>.keras``, ``data/prepared``, ``metrics/``, ``params.yaml``).  Several
@@ -48,7 +48,7 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def make_release(run_dirs: Sequence[Path], out_dir: Path, *, trial: str = "vgg_bn", name: str = "vgg_bn-fer2013-v1",
+def make_release(run_dirs: Sequence[Path], out_dir: Path, *, trial: str = "vgg_bn", name: str = "vgg_bn-fer2013-v2",
                  commands: Sequence[str] = (), cpu: str = "") -> dict:
     """Write the release files of ``trial`` trained in ``run_dirs`` into ``out_dir``; return the figures written.
 
@@ -197,7 +197,8 @@ def _card_intro(figures: dict) -> str:
         what = f"The `{figures['trial']}` trial of this project (a VGG-style CNN with batch normalisation,\n48x48 " \
                "grayscale input), trained"
     else:
-        seeds = ", ".join(str(member["params"].get("seed")) for member in members)
+        seeds = ", ".join("the global seed" if member["params"].get("seed") is None else str(member["params"]["seed"])
+                          for member in members)
         what = (f"An ensemble of {len(members)} models of this project's `{figures['trial']}` trial (a VGG-style CNN "
                 f"with batch\nnormalisation, 48x48 grayscale input; trial seeds {seeds}), one model whose scores are "
                 f"the softmax of the\nmembers' mean logits, each member trained")
@@ -353,7 +354,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR",
                         help="a repository copy where the trial trained; several release their ensemble")
     parser.add_argument("--trial", default="vgg_bn")
-    parser.add_argument("--name", default="vgg_bn-fer2013-v1", help="the release's file names")
+    parser.add_argument("--name", default="vgg_bn-fer2013-v2", help="the release's file names")
     parser.add_argument("--out", type=Path, default=Path("release"))
     parser.add_argument("--command", action="append", default=[], dest="commands",
                         help="the command that trained a run, for the model card (one per RUN_DIR, in order)")

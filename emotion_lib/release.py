@@ -99,7 +99,8 @@ def make_release(run_dirs: Sequence[Path], out_dir: Path, *, trial: str = "vgg_b
             "ece": calibration.expected_calibration_error(test_labels, unscaled)},
         "temperature": temperature, "test_time_flip": views.test_time_flip, "test_time_shift": views.test_time_shift,
         "onnx_max_difference": parity, "validation_images": int(len(val_labels)),
-        "trained_on": _training_facts(run_dirs[0], trial),
+        "trained_on": {"prepare": read_json(run_dirs[0] / "metrics" / "prepare.json", "prepare metrics",
+                                            "run `dvc exp run` first")},
         "members": [_member_facts(run_dir, trial, command, score)
                     for run_dir, command, score in zip(run_dirs, _padded(commands, len(run_dirs)),
                                                        alone or [None] * len(run_dirs), strict=True)],
@@ -131,10 +132,14 @@ def _check_same_split(run_dirs: Sequence[Path]) -> None:
 
 
 def _member_facts(run_dir: Path, trial: str, command: str, alone: dict | None) -> dict:
-    """One member's params, training and (in an ensemble) its own dev-test scores."""
-    facts = _training_facts(run_dir, trial)
+    """One member's params, how it trained (run_dir's metrics) and, in an ensemble, its own dev-test scores."""
+    train = read_json(run_dir / "metrics" / "train" / trial / "metrics.json", "training summary",
+                      f"run `dvc exp run train-{trial}` first")
+    timing = read_json(run_dir / "metrics" / "train" / trial / "timing.json", "timing file",
+                       f"run `dvc exp run train-{trial}` first")
+    keys = ("epochs_run", "saved_epoch", "precision", "onednn", "train_split", "trainable_params")
     member = {"command": command, "params": yaml.safe_load((run_dir / "params.yaml").read_text())["trials"][trial],
-              "training": facts["training"], "timing": facts["timing"]}
+              "training": {key: train.get(key) for key in keys}, "timing": timing}
     if alone is not None:
         member["test_alone"] = {"accuracy": alone["accuracy"], "balanced_accuracy": alone["balanced_accuracy"],
                                 "macro_f1": alone["macro_avg"]["f1"]}
@@ -171,17 +176,6 @@ def _figures_png(out_dir: Path, name: str, labels: np.ndarray, unscaled: np.ndar
               calibration.top_label(labels, shipped)}
     plotting.save_png(plotting.reliability_diagram(curves, title=f"{name}: reliability, FER-2013 dev test split",
                                                    n_bins=calibration.N_BINS), out_dir / f"{name}-reliability.png")
-
-
-def _training_facts(run_dir: Path, trial: str) -> dict:
-    """What prepare kept and dropped, and how the trial trained (run_dir's metrics)."""
-    prepare = read_json(run_dir / "metrics" / "prepare.json", "prepare metrics", "run `dvc exp run` first")
-    train = read_json(run_dir / "metrics" / "train" / trial / "metrics.json", "training summary",
-                      f"run `dvc exp run train-{trial}` first")
-    timing = read_json(run_dir / "metrics" / "train" / trial / "timing.json", "timing file",
-                       f"run `dvc exp run train-{trial}` first")
-    keys = ("epochs_run", "saved_epoch", "precision", "onednn", "train_split", "trainable_params")
-    return {"prepare": prepare, "training": {key: train.get(key) for key in keys}, "timing": timing}
 
 
 def model_card(figures: dict) -> str:

@@ -359,6 +359,46 @@ def _write_calibration(plots_dir: Path, trial: str, backbone: str | None, y: np.
                       plots_dir / "reliability.png")
 
 
+def _write_report(plots_dir: Path, trial: str, backbone: str | None, y: np.ndarray, y_pred: np.ndarray,
+                  loss: float | None, emotions: Sequence[str]) -> None:
+    """``classification_report.txt``: a header naming the trial, then sklearn's report."""
+    header = [f"trial: {trial}"]
+    if backbone:
+        header.append(f"backbone: {backbone}")
+    header.append(f"test images: {y.shape[0]}")
+    if loss is not None:
+        header.append(f"loss: {loss:.4f}")
+    report = classification_report_text(y_true=y, y_pred=y_pred, emotions=emotions)
+    write_text(plots_dir / "classification_report.txt", "\n".join(header) + "\n\n" + report)
+
+
+def _write_confusion(plots_dir: Path, trial: str, backbone: str | None, y: np.ndarray, y_pred: np.ndarray,
+                     emotions: Sequence[str], accuracy: float) -> None:
+    """``confusion.csv`` (DVC's confusion templates) and its row-normalised heatmap."""
+    _write_confusion_csv(plots_dir / "confusion.csv", y, y_pred, emotions)
+    counts = confusion_matrix(y, y_pred, labels=list(range(len(emotions))))
+    plotting.save_png(
+        plotting.confusion_heatmap(
+            counts,
+            emotions,
+            title=_title(trial, f"confusion matrix, row-normalised (accuracy {accuracy:.4f})", backbone),
+        ),
+        plots_dir / "confusion.png",
+    )
+
+
+def _write_roc(plots_dir: Path, trial: str, backbone: str | None, y: np.ndarray, p: np.ndarray,
+               emotions: Sequence[str], macro_auc: float | None) -> None:
+    """``roc.csv`` (the ROC template) and the one-vs-rest curves' figure."""
+    curves = {name: _one_vs_rest(y, p, k) for k, name in enumerate(emotions)}
+    _write_roc_csv(plots_dir / "roc.csv", curves)
+    macro_text = "n/a" if macro_auc is None else f"{macro_auc:.4f}"
+    plotting.save_png(
+        plotting.roc_curves(curves, title=_title(trial, f"one-vs-rest ROC (macro AUC {macro_text})", backbone)),
+        plots_dir / "roc.png",
+    )
+
+
 def write_evaluation_outputs(
     *,
     y_true: np.ndarray,
@@ -402,35 +442,9 @@ def write_evaluation_outputs(
     backbone = _backbone_note(extra)
     plots_dir = Path(plots_dir)
 
-    header = [f"trial: {trial}"]
-    if backbone:
-        header.append(f"backbone: {backbone}")
-    header.append(f"test images: {y.shape[0]}")
-    if loss is not None:
-        header.append(f"loss: {loss:.4f}")
-    report = classification_report_text(y_true=y, y_pred=y_pred, emotions=emotions)
-    write_text(plots_dir / "classification_report.txt", "\n".join(header) + "\n\n" + report)
-
-    _write_confusion_csv(plots_dir / "confusion.csv", y, y_pred, emotions)
-    counts = confusion_matrix(y, y_pred, labels=list(range(len(emotions))))
-    plotting.save_png(
-        plotting.confusion_heatmap(
-            counts,
-            emotions,
-            title=_title(trial, f"confusion matrix, row-normalised (accuracy {metrics['accuracy']:.4f})", backbone),
-        ),
-        plots_dir / "confusion.png",
-    )
-
-    curves = {name: _one_vs_rest(y, p, k) for k, name in enumerate(emotions)}
-    _write_roc_csv(plots_dir / "roc.csv", curves)
-    macro_auc = metrics["macro_auc"]
-    macro_text = "n/a" if macro_auc is None else f"{macro_auc:.4f}"
-    plotting.save_png(
-        plotting.roc_curves(curves, title=_title(trial, f"one-vs-rest ROC (macro AUC {macro_text})", backbone)),
-        plots_dir / "roc.png",
-    )
-
+    _write_report(plots_dir, trial, backbone, y, y_pred, loss, emotions)
+    _write_confusion(plots_dir, trial, backbone, y, y_pred, emotions, metrics["accuracy"])
+    _write_roc(plots_dir, trial, backbone, y, p, emotions, metrics["macro_auc"])
     _write_calibration(plots_dir, trial, backbone, y, p, scaled, metrics)
 
     # The metrics files go last: DVC treats them as the stage's headline output, and a crash

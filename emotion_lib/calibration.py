@@ -14,7 +14,9 @@ fitted on the **validation** split, so the softmax gets softer (T > 1, an
 overconfident model) or sharper; the predicted label never changes, so
 accuracy and every label-based figure stay as they are.  Every model of the
 project ends in a softmax, whose logits are the log-probabilities up to a
-per-image constant, so ``softmax(log(p) / T)`` is the rescaled model.
+per-image constant, so ``softmax(log(p) / T)`` is the rescaled model.  With test-time views the face's
+score is the softmax of the views' mean log-probability (:func:`emotion_lib.views.average`), so scaling each
+view's logits, as a model with T folded into its classifier does, scales the mean: the label stays the same.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import numpy as np
 from scipy.optimize import minimize_scalar
 
 from emotion_lib.losses import sparse_categorical_crossentropy
+from emotion_lib.views import average
 
 N_BINS = 15
 # Temperatures searched (log-uniformly): far beyond what a trained network needs on either side.
@@ -74,20 +77,22 @@ def apply_temperature(probabilities: np.ndarray, temperature: float) -> np.ndarr
 
 
 def scaled_views(views: Sequence[np.ndarray], temperature: float) -> np.ndarray:
-    """The mean over test-time views of each view's temperature-scaled probabilities: what a model whose
-    classifier has the temperature folded in (:func:`emotion_lib.models.fold_temperature`) scores."""
-    return np.mean([apply_temperature(view, temperature) for view in views], axis=0)
+    """The face's temperature-scaled probabilities from its views': what a model whose classifier has the
+    temperature folded in (:func:`emotion_lib.models.fold_temperature`) scores, its views joined by
+    :func:`emotion_lib.views.average`.  That is the joined score, scaled: the same label at every temperature."""
+    return apply_temperature(average(views), temperature)
 
 
 def fit_temperature(labels: np.ndarray, views: np.ndarray | Sequence[np.ndarray]) -> float:
     """The temperature that minimises the cross-entropy of ``labels`` (the validation split's) under the scaled
-    probabilities: one array, or one per test-time view (each view is scaled, then they are averaged, as a model
-    with the temperature folded in would score them); 1.0 leaves the model as it is."""
+    probabilities: one array, or one per test-time view (joined by :func:`emotion_lib.views.average`, then
+    scaled, as a model with the temperature folded in scores them); 1.0 leaves the model as it is."""
     views = [views] if isinstance(views, np.ndarray) and views.ndim == 2 else list(views)
+    joined = average(views)
     low, high = np.log(TEMPERATURE_RANGE)
 
     def loss(log_temperature: float) -> float:
-        return sparse_categorical_crossentropy(labels, scaled_views(views, np.exp(log_temperature)))
+        return sparse_categorical_crossentropy(labels, apply_temperature(joined, np.exp(log_temperature)))
 
     result = minimize_scalar(loss, bounds=(low, high), method="bounded", options={"xatol": 1e-6})
     return float(np.exp(result.x))

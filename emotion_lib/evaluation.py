@@ -51,7 +51,7 @@ from emotion_lib import calibration, plotting
 from emotion_lib.atomic import write_json, write_text
 from emotion_lib.errors import UserError
 from emotion_lib.losses import sparse_categorical_crossentropy
-from emotion_lib.views import views_of
+from emotion_lib.views import average, views_of
 
 # What metrics/<trial>.json holds, flat, so that `dvc metrics show` is one readable row per trial.
 HEADLINE: tuple[str, ...] = ("accuracy", "balanced_accuracy", "macro_f1", "macro_auc", "loss", "ece",
@@ -178,11 +178,11 @@ def compute_metrics(
         }
 
     averages = {}
-    for average in ("macro", "weighted"):
+    for kind in ("macro", "weighted"):
         avg_p, avg_r, avg_f, _ = precision_recall_fscore_support(
-            y, y_pred, labels=labels, average=average, zero_division=0
+            y, y_pred, labels=labels, average=kind, zero_division=0
         )
-        averages[f"{average}_avg"] = {"precision": avg_p, "recall": avg_r, "f1": avg_f}
+        averages[f"{kind}_avg"] = {"precision": avg_p, "recall": avg_r, "f1": avg_f}
 
     metrics: dict[str, Any] = {
         "accuracy": accuracy_score(y, y_pred),
@@ -261,35 +261,37 @@ def predict_probabilities(model: Any, images: np.ndarray, *, batch_size: int = 6
 
     The images reach the model through :func:`emotion_lib.inputs.make_dataset`, the input path of training,
     batch by batch, so a 180x180x3 input never holds the whole upscaled test set in memory.  With
-    ``test_time_flip`` the result is the mean of the probabilities for each image and for its mirror image
-    (faces are left-right symmetric in expression; the models train on flipped copies).  A
+    ``test_time_flip`` the result joins the probabilities for each image and for its mirror image
+    (:func:`emotion_lib.views.average`; faces are left-right symmetric in expression; the models train on
+    flipped copies).  A
     ``test_time_shift`` of k pixels adds the image moved k pixels up, down, left and right (each mirrored too
     with the flip: 10 views), which the models also trained on (``shift`` augmentation).  ``progress``
     prints each view's progress on stderr (``predict`` turns it off: it reports per image instead).
     """
     views = predict_views(model, images, batch_size=batch_size, flip=test_time_flip, shift=test_time_shift,
                           progress=progress)
-    return np.mean(views, axis=0)
+    return average(views)
 
 
 def predict_views(model: Any, images: np.ndarray, *, batch_size: int = 64, flip: bool = False,
                   shift: int = 0, progress: bool = True) -> list[np.ndarray]:
     """The class probabilities of every test-time view of ``images`` (:func:`emotion_lib.views.views_of`, the
     views predict's two backends score too), one array per view, in its order.  :func:`predict_probabilities`
-    averages them.
+    joins them (:func:`emotion_lib.views.average`).
     """
     return [_predict_once(model, view, batch_size, progress) for view in views_of(images, flip=flip, shift=shift)]
 
 
 def _averages(views: list[np.ndarray], flip: bool,
               shift: int) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
-    """The probabilities averaged over the test-time views, the single pass's, and the unshifted views' average.
+    """The probabilities of all the test-time views joined (:func:`emotion_lib.views.average`), the single
+    pass's, and the unshifted views' joined.
 
-    The second is None without ``flip``, the third None without ``shift``: each is what the average would be
+    The second is None without ``flip``, the third None without ``shift``: each is what the score would be
     without that kind of view.
     """
-    unshifted = np.mean(views[:2], axis=0) if flip else views[0]
-    return np.mean(views, axis=0), (views[0] if flip else None), (unshifted if shift else None)
+    unshifted = average(views[:2]) if flip else views[0]
+    return average(views), (views[0] if flip else None), (unshifted if shift else None)
 
 
 def _predict_once(model: Any, images: np.ndarray, batch_size: int, progress: bool = True) -> np.ndarray:
@@ -417,8 +419,9 @@ def write_evaluation_outputs(
     ``metrics_path``), the text report, CSVs and PNGs for one trial; return every figure.
 
     ``temperature`` (fitted on the validation split by :func:`evaluate_model`) gives ``ece_calibrated``, the
-    calibration error of the temperature-scaled probabilities (each of ``views``, the per-view probabilities
-    ``probabilities`` averages, scaled before averaging); the metrics themselves are the model's own.
+    calibration error of the temperature-scaled probabilities (of ``views``, the per-view probabilities
+    ``probabilities`` joins: :func:`emotion_lib.calibration.scaled_views`); the metrics themselves are the
+    model's own, and the temperature changes no label.
 
     Split from :func:`evaluate_model` so that everything except the Keras
     forward pass can be exercised without TensorFlow.  Keys in ``extra``

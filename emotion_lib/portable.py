@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from emotion_lib.errors import UserError
-from emotion_lib.views import views_of
+from emotion_lib.views import average, views_of
 
 METADATA_KEY = "emotion_lib"
 FORMAT_VERSION = 1
@@ -103,9 +103,9 @@ class PortableClassifier:
 
     def predict_probabilities(self, images: np.ndarray, *, batch_size: int = 64, test_time_flip: bool = False,
                               test_time_shift: int = 0) -> np.ndarray:
-        """The class probabilities averaged over the test-time views, as evaluation's ``predict_probabilities``."""
-        return np.mean(self.predict_views(images, batch_size=batch_size, flip=test_time_flip,
-                                          shift=test_time_shift), axis=0)
+        """The class probabilities joined over the test-time views, as evaluation's ``predict_probabilities``."""
+        return average(self.predict_views(images, batch_size=batch_size, flip=test_time_flip,
+                                          shift=test_time_shift))
 
     def _predict_once(self, images: np.ndarray, batch_size: int) -> np.ndarray:
         side = self.info.image_size

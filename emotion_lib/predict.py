@@ -47,7 +47,7 @@ from emotion_lib import EMOTIONS, faces, portable
 from emotion_lib.cli import Parser, run_stage
 from emotion_lib.config import MAX_TEST_TIME_SHIFT
 from emotion_lib.errors import UserError, why_not_a_file
-from emotion_lib.views import views_of
+from emotion_lib.views import average, views_of
 
 EXIT_OK = 0
 EXIT_UNREADABLE = 1
@@ -323,7 +323,8 @@ def _score(model: Any, pending: list[_Pending], batch_size: int, emotions: Seque
 
 def score_crops(model: Any, crops: np.ndarray, *, batch_size: int, test_time_flip: bool = False,
                 test_time_shift: int = 0) -> np.ndarray:
-    """Class probabilities of stored-form crops (N, S, S), averaged over the test-time views of ``views.views_of``.
+    """Class probabilities of stored-form crops (N, S, S), joined over the test-time views of ``views.views_of``
+    by ``views.average``.
 
     An exported copy scores the views with onnxruntime; a Keras model through evaluation's input path, view by
     view (the numpy views are the same for both).
@@ -334,8 +335,8 @@ def score_crops(model: Any, crops: np.ndarray, *, batch_size: int, test_time_fli
     from emotion_lib.evaluation import predict_probabilities
 
     # predict reports per image (its Progress line), so the per-view lines of evaluation's progress stay off.
-    return np.mean([predict_probabilities(model, view, batch_size=batch_size, progress=False)
-                    for view in views_of(crops, flip=test_time_flip, shift=test_time_shift)], axis=0)
+    return average([predict_probabilities(model, view, batch_size=batch_size, progress=False)
+                    for view in views_of(crops, flip=test_time_flip, shift=test_time_shift)])
 
 
 def predict_files(files: Iterable[InputFile], model: Any, *, detector: faces.FaceDetector | None, image_size: int,

@@ -1,4 +1,4 @@
-"""Test-time views: the copies of a face a model scores before its probabilities are averaged.
+"""Test-time views: the copies of a face a model scores, and how their scores make the face's.
 
 :func:`views_of` makes them from stored-form uint8 images ``(N, H, W)``, in numpy, for both of ``predict``'s
 backends: a Keras model (through evaluation's input path, view by view) and an exported copy
@@ -7,12 +7,15 @@ backends: a Keras model (through evaluation's input path, view by view) and an e
 ``evaluate-<trial>`` scores the same views (``evaluation.predict_views`` calls this function), so predict
 reproduces the evaluated figures with either backend.
 
+:func:`average` joins the views' probabilities into the face's, for evaluate, predict (both backends) and the
+release alike.
+
 This module never imports TensorFlow.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
@@ -39,3 +42,21 @@ def views_of(images: np.ndarray, *, flip: bool = False, shift: int = 0) -> Itera
         yield moved
         if flip:
             yield np.ascontiguousarray(moved[:, :, ::-1])
+
+
+def average(per_view: Sequence[np.ndarray]) -> np.ndarray:
+    """The class probabilities (float64) of each face from those of its views: the softmax of the views' mean
+    log-probability (their normalised geometric mean).
+
+    Log-probabilities are the model's logits less a per-view constant, so this scores the mean logits, as an
+    ensemble joins its members (:func:`emotion_lib.models.ensemble_model`).  Why logits and not probabilities:
+    temperature scaling divides every view's logits by T, which divides their mean by T, so the face's label is
+    the same at every temperature (a mean of probabilities can change it).  One view is returned as it is.
+    """
+    if len(per_view) == 1:
+        return np.asarray(per_view[0], dtype=np.float64)
+    # Clipped as calibration.apply_temperature clips: a float32 softmax underflows to 0 past a logit gap of ~87.
+    logs = np.log(np.clip(np.asarray(per_view, dtype=np.float64), np.finfo(np.float32).tiny, None))
+    mean = logs.mean(axis=0)
+    exp = np.exp(mean - mean.max(axis=1, keepdims=True))
+    return exp / exp.sum(axis=1, keepdims=True)

@@ -9,6 +9,7 @@ from sklearn.calibration import calibration_curve
 
 from emotion_lib import calibration
 from emotion_lib.losses import sparse_categorical_crossentropy
+from emotion_lib.views import average
 
 
 def _overconfident(n: int = 3000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -66,7 +67,8 @@ def test_the_fitted_temperature_calibrates_an_overconfident_model_without_moving
 
 def test_a_temperature_folded_into_the_classifier_scores_what_calibration_computes():
     """The released model carries its temperature in its classifier: per view, its scores are the scaled ones, so
-    averaging its views gives calibration.scaled_views of the unscaled model's views (what evaluate reports)."""
+    joining its views gives calibration.scaled_views of the unscaled model's views (what evaluate reports), with the
+    unscaled model's labels."""
     from emotion_lib.architecture import VggBnSpec
     from emotion_lib.evaluation import predict_views
     from emotion_lib.models import build_model, fold_temperature
@@ -79,5 +81,6 @@ def test_a_temperature_folded_into_the_classifier_scores_what_calibration_comput
     images = np.random.default_rng(0).integers(0, 256, (12, 16, 16), dtype=np.uint8)
     views = predict_views(model, images, flip=True, shift=1, progress=False)
     folded = predict_views(fold_temperature(model, 2.5), images, flip=True, shift=1, progress=False)
-    np.testing.assert_allclose(np.mean(folded, axis=0), calibration.scaled_views(views, 2.5), atol=1e-5)
-    assert not np.allclose(np.mean(folded, axis=0), np.mean(views, axis=0), atol=1e-3)
+    np.testing.assert_allclose(average(folded), calibration.scaled_views(views, 2.5), atol=1e-5)
+    assert not np.allclose(average(folded), average(views), atol=1e-3)
+    np.testing.assert_array_equal(average(folded).argmax(axis=1), average(views).argmax(axis=1))

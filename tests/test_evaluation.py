@@ -225,7 +225,7 @@ def test_evaluate_model_missing_data(tmp_path: Path, tiny_model: Path) -> None:
     assert not (tmp_path / "m.json").exists() and not (tmp_path / "details").exists()
 
 
-def test_test_time_flip_averages_the_image_and_its_mirror(tmp_path: Path, tiny_model: Path) -> None:
+def test_test_time_flip_joins_the_image_and_its_mirror(tmp_path: Path, tiny_model: Path) -> None:
     from emotion_lib.evaluation import predict_probabilities
     from emotion_lib.models import load_model
 
@@ -236,9 +236,11 @@ def test_test_time_flip_averages_the_image_and_its_mirror(tmp_path: Path, tiny_m
     plain = predict_probabilities(model, images, batch_size=8)
     mirrored = predict_probabilities(model, images[:, :, ::-1], batch_size=8)
     averaged = predict_probabilities(model, images, batch_size=8, test_time_flip=True)
-    # The Dense model is not mirror-symmetric, so the average differs from either pass.
+    # The Dense model is not mirror-symmetric, so the joined score differs from either pass: it is their
+    # normalised geometric mean (the softmax of the passes' mean logits).
     assert not np.allclose(plain, mirrored)
-    np.testing.assert_allclose(averaged, (plain + mirrored) / 2, rtol=1e-6)
+    geometric = np.sqrt(plain * mirrored)
+    np.testing.assert_allclose(averaged, geometric / geometric.sum(axis=1, keepdims=True), rtol=1e-6)
 
     written = {}
     for flip in (False, True):
@@ -271,11 +273,11 @@ def test_shifted_moves_the_image_and_repeats_its_edge() -> None:
     np.testing.assert_array_equal(left[:, :, 4], images[:, :, 4])
 
 
-def test_test_time_shift_averages_ten_views_and_records_what_the_shifts_add(tmp_path: Path,
+def test_test_time_shift_joins_ten_views_and_records_what_the_shifts_add(tmp_path: Path,
                                                                             tiny_model: Path) -> None:
     from emotion_lib.evaluation import predict_probabilities
     from emotion_lib.models import load_model
-    from emotion_lib.views import shifted
+    from emotion_lib.views import average, shifted
 
     labels = _write_data(tmp_path / "data")
     with np.load(tmp_path / "data" / "test.npz") as arrays:
@@ -287,9 +289,9 @@ def test_test_time_shift_averages_ten_views_and_records_what_the_shifts_add(tmp_
         views += [predict_probabilities(model, moved, batch_size=8),
                   predict_probabilities(model, moved[:, :, ::-1], batch_size=8)]
     ten = predict_probabilities(model, images, batch_size=8, test_time_flip=True, test_time_shift=2)
-    np.testing.assert_allclose(ten, np.mean(views, axis=0), rtol=1e-6)
+    np.testing.assert_allclose(ten, average(views), rtol=1e-6)
     five = predict_probabilities(model, images, batch_size=8, test_time_shift=2)
-    np.testing.assert_allclose(five, np.mean(views[::2], axis=0), rtol=1e-6)
+    np.testing.assert_allclose(five, average(views[::2]), rtol=1e-6)
 
     written = {}
     for shift in (0, 2):
@@ -338,3 +340,27 @@ def test_evaluate_model_fits_the_temperature_on_validation_and_keeps_every_label
         assert rescaled[key] == unscaled[key] == written[key], key
     rows = list(csv.DictReader((tmp_path / "plots" / "calibration.csv").open()))
     assert sum(int(row["images"]) for row in rows) == len(labels)
+
+
+def test_the_temperature_moves_no_label_when_the_views_are_joined(tmp_path: Path, tiny_model: Path) -> None:
+    """With vgg_bn's 10 views, evaluate's ece_calibrated is the calibration error of the temperature-scaled joined
+    views, whose labels are the unscaled ones: accuracy is unchanged by construction, not by luck."""
+    from emotion_lib import calibration
+    from emotion_lib.evaluation import predict_views
+    from emotion_lib.models import load_model
+    from emotion_lib.views import average
+
+    labels = _write_data(tmp_path / "data")
+    written = evaluate_model(model_path=tiny_model, data_dir=tmp_path / "data", trial="t",
+                             metrics_path=tmp_path / "m.json", details_path=tmp_path / "details" / "m.json",
+                             plots_dir=tmp_path / "plots", batch_size=8, test_time_flip=True, test_time_shift=2)
+    model = load_model(tiny_model)
+    with np.load(tmp_path / "data" / "test.npz") as arrays:
+        views = predict_views(model, arrays["images"], batch_size=8, flip=True, shift=2, progress=False)
+    scaled = calibration.scaled_views(views, written["temperature"])
+    assert written["ece_calibrated"] == pytest.approx(calibration.expected_calibration_error(labels, scaled),
+                                                      abs=1e-6)
+    for temperature in (written["temperature"], 0.2, 15.0):
+        np.testing.assert_array_equal(calibration.scaled_views(views, temperature).argmax(axis=1),
+                                      average(views).argmax(axis=1))
+    assert written["accuracy"] == pytest.approx(float(np.mean(scaled.argmax(axis=1) == labels)), abs=1e-6)

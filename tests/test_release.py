@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from emotion_lib import EMOTIONS, calibration
+from emotion_lib.views import average
 from tests.pipeline_utils import REPO_ROOT, edited
 
 
@@ -76,7 +77,7 @@ def test_the_release_is_calibrated_on_validation_portable_and_measured_on_test(r
         test_images, test_labels = test["images"], test["labels"]
     assert figures["temperature"] == pytest.approx(temperature, rel=1e-6) and temperature != pytest.approx(1.0)
     # The shipped model scores the temperature-scaled views of the trained one; its copy scores what it scores.
-    shipped = np.mean(predict_views(load_model(out / "tiny-v1.keras"), test_images, **views), axis=0)
+    shipped = average(predict_views(load_model(out / "tiny-v1.keras"), test_images, **views))
     np.testing.assert_allclose(
         shipped, calibration.scaled_views(predict_views(trained, test_images, **views), temperature), atol=1e-5)
     copy = load_copy(out / "tiny-v1.onnx").predict_probabilities(test_images, test_time_flip=True, test_time_shift=3)
@@ -84,6 +85,8 @@ def test_the_release_is_calibrated_on_validation_portable_and_measured_on_test(r
     assert figures["onnx_max_difference"] < 1e-3
     metrics = compute_metrics(y_true=test_labels, probabilities=shipped, emotions=EMOTIONS, loss=None)
     assert figures["test"]["accuracy"] == metrics["accuracy"]
+    # The folded temperature moves no label, views and all: the accuracy before it is the accuracy after.
+    assert figures["test_before_temperature"]["accuracy"] == metrics["accuracy"]
     assert figures["test"]["macro_avg"] == metrics["macro_avg"]
     assert figures["test"]["ece"] == pytest.approx(calibration.expected_calibration_error(test_labels, shipped))
     assert figures["trained_on"]["prepare"]["dropped"]["duplicate_of_test"] == 3
@@ -134,11 +137,11 @@ def test_several_runs_release_their_calibrated_ensemble(run_dir, second_member, 
 
     temperature = calibration.fit_temperature(val_labels, ensemble_views(val_images))
     assert figures["temperature"] == pytest.approx(temperature, rel=1e-3)
-    shipped = np.mean(predict_views(load_model(out / "duo.keras"), test_images, **views), axis=0)
+    shipped = average(predict_views(load_model(out / "duo.keras"), test_images, **views))
     np.testing.assert_allclose(shipped, calibration.scaled_views(ensemble_views(test_images), temperature), atol=1e-4)
     assert figures["test"]["accuracy"] == compute_metrics(y_true=test_labels, probabilities=shipped,
                                                           emotions=EMOTIONS, loss=None)["accuracy"]
-    alone = [compute_metrics(y_true=test_labels, probabilities=np.mean(predict_views(m, test_images, **views), 0),
+    alone = [compute_metrics(y_true=test_labels, probabilities=average(predict_views(m, test_images, **views)),
                              emotions=EMOTIONS, loss=None) for m in members]
     assert [member["test_alone"]["accuracy"] for member in figures["members"]] == [a["accuracy"] for a in alone]
     assert [member["params"].get("seed") for member in figures["members"]] == [None, 1]

@@ -2,8 +2,8 @@
 
 For each backend, the real command, ``python -m emotion_lib.predict``, in a fresh process as a user runs it:
 
-* start-up: wall time and peak memory of predicting one 48x48 crop (``--no-detect``): interpreter, imports,
-  model load and one prediction; the best of ``--startup-runs``;
+* start-up: wall time and peak memory of predicting one 48x48 crop (``--no-detect``), and one photo with face
+  detection: interpreter, imports, model (and detector) load and one prediction; the best of ``--startup-runs``;
 * faces/s with ``--no-detect`` on ``--crops`` FER-style 48x48 PNGs, and with face detection on ``--photos``
   copies of scikit-image's 512x512 astronaut photo (one face each), from the command's own closing line
   (``predict: N images, F faces, ..., S s``: the prediction loop, start-up excluded, 0.1 s resolution);
@@ -121,15 +121,17 @@ def write_inputs(folder: Path, crops: int, photos: int) -> tuple[Path, Path]:
 
 def compare(backends: dict[str, Path], crops: Path, photos: Path, folder: Path, args: argparse.Namespace) -> None:
     """Print each backend's start-up and faces/s; runs alternate between backends, so load on the CPU hits both."""
-    one = next(crops.iterdir())
-    starts: dict[str, list] = {name: [] for name in backends}
+    firsts = {"one crop, --no-detect": (next(crops.iterdir()), "--no-detect"),
+              "one photo, detection": (next(photos.iterdir()),)}
+    starts: dict[tuple[str, str], list] = {(kind, name): [] for kind in firsts for name in backends}
     for _ in range(args.startup_runs):
-        for name, model in backends.items():
-            starts[name].append(run(["-m", "emotion_lib.predict", one, "--no-detect", "--model", model, *TEN_VIEWS],
-                                    folder / "start.log"))
-    for name, runs in starts.items():
+        for kind, inputs in firsts.items():
+            for name, model in backends.items():
+                starts[kind, name].append(run(["-m", "emotion_lib.predict", *inputs, "--model", model, *TEN_VIEWS],
+                                              folder / "start.log"))
+    for (kind, name), runs in starts.items():
         seconds, memory, _ = min(runs)
-        print(f"{name}: start-up (one crop, --no-detect, evaluated views) {seconds:.2f} s wall, "
+        print(f"{name}: start-up ({kind}, evaluated views) {seconds:.2f} s wall, "
               f"peak memory {memory:.0f} MB (best of {args.startup_runs})", flush=True)
     workloads = (("--no-detect crops", (crops, "--no-detect")), ("photos, detection", (photos,)))
     for views, extra in (("evaluated views", TEN_VIEWS), ("one view", ONE_VIEW)):

@@ -142,7 +142,8 @@ def use_test_time_flip(requested: bool | None, model_path: Path, settings: Setti
     trial's model (``models/<trial>.keras``) is scored as ``evaluate-<trial>``
     scores it (``evaluate.<trial>.test_time_flip``), so predict reproduces the
     evaluated figures; an exported ``copy`` as it records (what its trial was
-    evaluated with, when exported); any other model without flipping.
+    evaluated with, when exported); a released Keras model as the figures
+    beside it (``release/<name>.json``) record; any other model without flipping.
     """
     if requested is not None:
         return requested, "--test-time-flip" if requested else "--no-test-time-flip"
@@ -164,10 +165,17 @@ def use_test_time_shift(requested: int | None, model_path: Path, settings: Setti
 
 
 def _as_evaluated(model_path: Path, per_trial: Mapping[str, Any], key: str, default: Any) -> tuple[Any, str]:
-    """``evaluate.<trial>.<key>`` for a trial's model (``models/<trial>.keras``), else ``default``; and why."""
+    """``evaluate.<trial>.<key>`` for a trial's model (``models/<trial>.keras``); for a released model, the value
+    its figures (``<name>.json`` beside it, written by :mod:`emotion_lib.release`) record; else ``default``; and
+    why."""
     trial = Path(model_path).stem
     if trial in per_trial:
         return per_trial[trial], f"evaluate.{trial}.{key}"
+    figures_path = Path(model_path).with_suffix(".json")
+    with contextlib.suppress(OSError, ValueError):
+        figures = json.loads(figures_path.read_text())
+        if isinstance(figures, dict) and "sha256" in figures and key in figures:
+            return figures[key], f"recorded in {_shown(figures_path)}"
     return default, "not a trial of params.yaml"
 
 

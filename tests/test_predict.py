@@ -165,6 +165,24 @@ def test_test_time_flip_follows_the_trials_evaluation_unless_told():
     assert predict.use_test_time_shift(0, Path("models/vgg_bn.keras"), settings) == (0, "--test-time-shift")
 
 
+def test_a_released_keras_model_is_scored_with_the_views_its_figures_record(tmp_path):
+    """release/<name>.keras is no trial's file: its views come from the release figures beside it, so it scores the
+    card's figures as its ONNX copy does; a stray JSON that is no release's figures changes nothing."""
+    settings = predict.project_settings()
+    model = tmp_path / "faces-v9.keras"
+    (tmp_path / "faces-v9.json").write_text(json.dumps({"sha256": {}, "test_time_flip": True, "test_time_shift": 2}))
+    assert predict.use_test_time_flip(None, model, settings) == (True, f"recorded in {tmp_path / 'faces-v9.json'}")
+    assert predict.use_test_time_shift(None, model, settings)[0] == 2
+    assert predict.use_test_time_shift(1, model, settings) == (1, "--test-time-shift")
+    (tmp_path / "faces-v9.json").write_text(json.dumps({"test_time_flip": True, "test_time_shift": 2}))
+    assert predict.use_test_time_flip(None, model, settings)[0] is False
+    (tmp_path / "faces-v9.json").write_text("not json")
+    assert predict.use_test_time_shift(None, model, settings)[0] == 0
+    released = predict.RELEASED_MODEL.with_suffix(".keras")
+    figures = json.loads(predict.RELEASED_MODEL.with_suffix(".json").read_text())
+    assert predict.use_test_time_shift(None, released, settings)[0] == figures["test_time_shift"] > 0
+
+
 def test_test_time_flip_scores_each_face_joined_with_its_mirror(model_path, tmp_path):
     from emotion_lib.evaluation import predict_probabilities
 

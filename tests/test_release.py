@@ -47,7 +47,9 @@ def run_dir(tmp_path_factory) -> Path:
                  labels=rng.integers(0, 7, count).astype(np.int64))
     (data / "meta.json").write_text(json.dumps({"emotions": list(EMOTIONS)}))
     (root / "metrics" / "train" / "vgg_bn").mkdir(parents=True)
-    prepare = {"counts": {"splits": {"val": {"total": 40}}, "train_full": {e: 10 + i for i, e in enumerate(EMOTIONS)}},
+    prepare = {"images": {"found": 130},
+               "counts": {"splits": {"val": {"total": 40}, "test": {"total": 30}},
+                          "train_full": {e: 10 + i for i, e in enumerate(EMOTIONS)}},
                "dropped": {"duplicate_of_test": 3, "duplicate_in_train": 4, "decode_error": 1, "extension": 2}}
     (root / "metrics" / "prepare.json").write_text(json.dumps(prepare))
     (root / "metrics" / "train" / "vgg_bn" / "metrics.json").write_text(json.dumps({"epochs_run": 1}))
@@ -94,7 +96,8 @@ def test_the_release_is_calibrated_on_validation_portable_and_measured_on_test(r
     card = (out / "MODEL_CARD.md").read_text()
     for stated in (f"{metrics['accuracy']:.4f}", f"{metrics['macro_avg']['f1']:.4f}", f"{temperature:.3f}",
                    *figures["sha256"].values(), "dvc exp run evaluate-vgg_bn -S x=1", "a test CPU",
-                   "3 training copies of test images", "**training images only**", "tiny-v1-confusion.png"):
+                   "3 training copies of test images", "**training images only**", "tiny-v1-confusion.png",
+                   "a development train split (100) and a development test split (30)"):
         assert stated in card, stated
     for emotion in EMOTIONS:
         row = figures["test"]["per_class"][emotion]
@@ -160,8 +163,27 @@ def test_members_of_different_splits_are_refused(run_dir, second_member, tmp_pat
     with np.load(other / "data/prepared/val.npz") as val:
         np.savez(other / "data/prepared/val.npz", images=val["images"][::-1], labels=val["labels"][::-1])
     with pytest.raises(SystemExit) as exit_info:
-        main([str(run_dir), str(other), "--out", str(tmp_path / "out")])
+        main([str(run_dir), str(other), "--out", str(tmp_path / "out"), "--name", "mixed"])
     assert exit_info.value.code != 0
     error = capsys.readouterr().err.strip().splitlines()[-1]
     assert f"{other}: its prepared val/test splits differ" in error
     assert not (tmp_path / "out").exists()
+
+
+def test_the_card_describes_the_data_the_runs_held():
+    """--data fer2013-dev (the default) says the test split was cut from the official training set and scored the
+    recipe's choices; --data fer2013 names the official test set instead, its counts from prepare's."""
+    from emotion_lib.predict import RELEASED_MODEL
+    from emotion_lib.release import model_card
+
+    figures = json.loads(RELEASED_MODEL.with_suffix(".json").read_text())
+    prepare = figures["trained_on"]["prepare"]
+    test = prepare["counts"]["splits"]["test"]["total"]
+    train = prepare["images"]["found"] - test
+    dev, official = (model_card({**figures, "data": data}) for data in ("fer2013-dev", "fer2013"))
+    assert f"## Results on the FER-2013 dev test split ({figures['test']['test_size']:,} images)" in dev
+    assert f"a development train split ({train:,}) and a development test split ({test:,})" in dev
+    assert "somewhat\noptimistic" in dev
+    assert f"## Results on the FER-2013 official test set ({figures['test']['test_size']:,} images)" in official
+    assert f"its official training set ({train:,}\nimages)" in official
+    assert "development" not in official

@@ -59,7 +59,7 @@ SUMMARY_FILE = REPO_ROOT / "metrics" / "summary.json"
 MODELS_DIR = REPO_ROOT / "models"
 # The released model (emotion_lib.release; its card is release/MODEL_CARD.md): its portable copy, which starts in a
 # fraction of a second and needs no TensorFlow. Without it (a checkout before the release), the best trial's model.
-RELEASED_MODEL = REPO_ROOT / "release" / "vgg_bn-fer2013-v2.onnx"
+RELEASED_MODEL = REPO_ROOT / "release" / "vgg_bn-fer2013-v3.onnx"
 FALLBACK_EXTENSIONS: tuple[str, ...] = ("jpeg", "jpg", "png")
 FALLBACK_IMAGE_SIZE = 48
 PROGRESS_MIN_IMAGES = 10
@@ -643,11 +643,11 @@ def _run(args: argparse.Namespace) -> None:
         settings = dataclasses.replace(settings, emotions=copy.emotions, image_size=copy.image_size)
     test_time_flip, why = use_test_time_flip(args.test_time_flip, model_path, settings, copy)
     if test_time_flip:
-        print(f"test-time flip: on ({why}): each face is scored as the mean of it and its mirror image",
+        print(f"test-time flip: on ({why}): each face is scored with its mirror image (their mean logits)",
               file=sys.stderr)
     test_time_shift, why = use_test_time_shift(args.test_time_shift, model_path, settings, copy)
     if test_time_shift:
-        print(f"test-time shift: {test_time_shift} px ({why}): the face moved up, down, left and right is averaged in",
+        print(f"test-time shift: {test_time_shift} px ({why}): the face moved up, down, left and right is joined in",
               file=sys.stderr)
     detector = None if args.no_detect else faces.make_detector(args.detector or "yunet", args.min_score)
     print(detector.describe() if detector else "faces: no detector (--no-detect): each image is one face, "

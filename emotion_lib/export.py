@@ -221,7 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
                     epilog="then: python -m emotion_lib.predict IMAGES --model FILE.onnx (needs only onnxruntime)")
     parser.add_argument("model", type=Path, metavar="MODEL", help="a trained model, models/<trial>.keras")
     parser.add_argument("--output", type=Path, help="the copy to write (default: MODEL with the suffix .onnx)")
-    add_view_options(parser, flip_help="record that predict should average each face with its mirror image "
+    add_view_options(parser, flip_help="record that predict should join each face with its mirror image "
                      "(default: as evaluate-<trial> does for models/<trial>.keras, evaluate.<trial>.test_time_flip)",
                      shift_help="record the pixels predict should also shift each face by, 0 = none (default: as "
                      "evaluate-<trial> does, evaluate.<trial>.test_time_shift)")

@@ -172,10 +172,17 @@ def _as_evaluated(model_path: Path, per_trial: Mapping[str, Any], key: str, defa
     if trial in per_trial:
         return per_trial[trial], f"evaluate.{trial}.{key}"
     figures_path = Path(model_path).with_suffix(".json")
-    with contextlib.suppress(OSError, ValueError):
+    try:
         figures = json.loads(figures_path.read_text())
-        if isinstance(figures, dict) and "sha256" in figures and key in figures:
-            return figures[key], f"recorded in {_shown(figures_path)}"
+    except (OSError, ValueError):
+        figures = None
+    # Only a release's own figures count: they hash this very file.
+    if isinstance(figures, dict) and Path(model_path).name in (figures.get("sha256") or {}):
+        value = figures.get(key)
+        valid = (isinstance(value, bool) if key == "test_time_flip"
+                 else isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_TEST_TIME_SHIFT)
+        if valid:
+            return value, f"recorded in {_shown(figures_path)}"
     return default, "not a trial of params.yaml"
 
 
@@ -359,8 +366,8 @@ def predict_files(files: Iterable[InputFile], model: Any, *, detector: faces.Fac
     set-up), or at least one batch that has waited ``max_wait`` seconds (slow photos still stream out).
     Images are kept (for annotation) only until scored, and at most ``faces_per_call`` images or
     :data:`MAX_HELD_BYTES` of pixels wait, so memory stays bounded whatever the number and size of photos.
-    ``test_time_flip`` averages each face's probabilities with its mirror image's, and ``test_time_shift``
-    over four shifted copies too, as evaluation can.
+    ``test_time_flip`` joins each face's probabilities with its mirror image's (``views.average``), and
+    ``test_time_shift`` four shifted copies' too, as evaluation does.
     """
     per_call = faces_per_call or batch_size * BATCHES_PER_CALL
     queue: list[tuple[InputFile, _Pending]] = []
@@ -570,10 +577,11 @@ def build_parser() -> argparse.ArgumentParser:
     positive = whole_number(1, None, "a positive integer")
     parser.add_argument("--batch-size", type=positive, default=64, metavar="N",
                         help="faces per model batch (default 64)")
-    add_view_options(parser, flip_help="score each face as the mean of it and its mirror image (default: as "
-                     "evaluate-<trial> does for models/<trial>.keras, evaluate.<trial>.test_time_flip; off for other "
-                     "models)", shift_help="also average over each face shifted this many pixels up, down, left and "
-                     "right; 0 = off (default: as evaluate-<trial> does, evaluate.<trial>.test_time_shift; 0 for other "
+    add_view_options(parser, flip_help="score each face joined with its mirror image, by their mean logits (default: "
+                     "as evaluate-<trial> does for models/<trial>.keras, evaluate.<trial>.test_time_flip; as recorded "
+                     "for an .onnx copy or a release; off for other models)", shift_help="also join each face shifted "
+                     "this many pixels up, down, left and right; 0 = off (default: as evaluate-<trial> does, "
+                     "evaluate.<trial>.test_time_shift; as recorded for an .onnx copy or a release; 0 for other "
                      "models)")
     return parser
 

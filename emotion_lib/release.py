@@ -2,8 +2,8 @@
 
 Usage::
 
-    python -m emotion_lib.release RUN_DIR [RUN_DIR ...] --name vgg_bn-fer2013-v3 [--trial vgg_bn] [--out release]
-                                  [--command "dvc exp run ..." ...] [--cpu "..."] [--data fer2013-dev|fer2013]
+    python -m emotion_lib.release RUN_DIR [RUN_DIR ...] --name vgg_bn-fer2013-v3 --data fer2013-dev|fer2013
+                                  [--trial vgg_bn] [--out release] [--command "dvc exp run ..." ...] [--cpu "..."]
 
 ``RUN_DIR`` is a copy of this repository where ``dvc exp run`` prepared FER-2013's training images and trained
 and evaluated the trial (``models/<trial>.keras``, ``data/prepared``, ``metrics/``, ``params.yaml``).  Several
@@ -56,8 +56,8 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def make_release(run_dirs: Sequence[Path], out_dir: Path, *, name: str, trial: str = "vgg_bn",
-                 commands: Sequence[str] = (), cpu: str = "", data: str = "fer2013-dev") -> dict:
+def make_release(run_dirs: Sequence[Path], out_dir: Path, *, name: str, data: str, trial: str = "vgg_bn",
+                 commands: Sequence[str] = (), cpu: str = "") -> dict:
     """Write the release files of ``trial`` trained in ``run_dirs`` into ``out_dir``; return the figures written.
 
     One run dir releases its model; several release their ensemble (:func:`emotion_lib.models.ensemble_model`),
@@ -159,7 +159,7 @@ def _member_facts(run_dir: Path, trial: str, command: str, alone: dict | None) -
 
 def _portable_copy(keras_path: Path, images: np.ndarray, shipped: np.ndarray, emotions: Sequence[str], config: Any,
                    views: Any) -> tuple[Path, float]:
-    """Export the shipped model and measure the copy against it on every test face, in every view."""
+    """Export the shipped model and measure the copy against it on every test face, its views joined."""
     from emotion_lib.export import export_copy
     from emotion_lib.portable import load_copy
 
@@ -202,10 +202,11 @@ def _card_intro(figures: dict) -> str:
         what = f"The `{figures['trial']}` trial of this project (a VGG-style CNN with batch normalisation,\n48x48 " \
                "grayscale input), trained"
     else:
-        seeds = ", ".join("the global seed" if member["params"].get("seed") is None else str(member["params"]["seed"])
-                          for member in members)
+        named = ["the global seed" if member["params"].get("seed") is None else str(member["params"]["seed"])
+                 for member in members]
+        seeds = ", ".join(named[:-1]) + " and " + named[-1]
         what = (f"An ensemble of {len(members)} models of this project's `{figures['trial']}` trial (a VGG-style CNN "
-                f"with batch\nnormalisation, 48x48 grayscale input; trial seeds {seeds}), one model whose scores are "
+                f"with batch\nnormalisation, 48x48 grayscale input; trial seeds: {seeds}), one model whose scores are "
                 f"the softmax of the\nmembers' mean logits, each member trained")
     return f"""# Model card: {name}
 
@@ -216,7 +217,7 @@ calibrated. `python -m emotion_lib.predict photo.jpg` uses it by default.
 | file | what it is |
 |---|---|
 | `{name}.onnx` | the portable copy predict uses by default: onnxruntime, no TensorFlow |
-| `{name}.keras` | the Keras model (float32): the copy's scores are within {parity:.1g} of its, over every test face |
+| `{name}.keras` | the Keras model (float32); the copy's scores are within {parity:.1g} of its own on every test face |
 | `{name}.json` | every figure on this card |
 """
 
@@ -233,7 +234,8 @@ official training set's {train + test:,} images, re-split by the project's data 
 per class, with a fixed seed) into a development train split ({train:,}) and a development test split ({test:,}),
 which measures this model and trained nothing. It did score the earlier runs that chose the recipe
 ([docs/vgg_bn-recipe.md](../docs/vgg_bn-recipe.md)) and this release's size, so its figures here are somewhat
-optimistic; FER-2013's official test set, which none of this saw, is the independent check."""
+optimistic. FER-2013's official test set, which none of this saw, is where an independent check would measure it
+(not part of this card)."""
     else:
         source = f"""its official training set ({train:,}
 images); the official test set ({test:,} images) measures this model and trained nothing."""
@@ -243,7 +245,8 @@ FER-2013 (Goodfellow et al., "Challenges in Representation Learning", ICML 2013)
 
 `prepare` removed exact duplicate images ({dropped["duplicate_of_test"]} training copies of test images,
 {dropped["duplicate_in_train"]} repeats within training) and {dropped["decode_error"] + dropped["extension"]} files
-that were not usable images. The model trained on every remaining training image outside the validation split
+that were not usable images. {"Each member" if len(figures["members"]) > 1 else "The model"} trained on every \
+remaining training image outside the validation split
 ({counts}); the validation split ({prepare["counts"]["splits"]["val"]["total"]} images, balanced) chose nothing but
 the temperature below. Why this trial, these epochs and this many members:
 [docs/release.md](../docs/release.md#how-the-released-model-was-chosen).
@@ -345,10 +348,10 @@ def _card_limits(figures: dict) -> str:
 def _card_reproduce(figures: dict) -> str:
     commands = [member["command"].replace("<fer2013-dev>", "<fer2013>") for member in figures["members"]]
     if len(commands) == 1:
-        how = f"`{commands[0]}`, then\n`python -m emotion_lib.release . --name <name>`"
+        how = f"`{commands[0]}`, then\n`python -m emotion_lib.release . --name <name> --data fer2013`"
     else:
         how = ("in one clone per member, " + "; ".join(f"`{command}`" for command in commands) +
-               ", then\n`python -m emotion_lib.release <clone 1> <clone 2> ... --name <name>`")
+               ", then\n`python -m emotion_lib.release <clone 1> <clone 2> ... --name <name> --data fer2013`")
     return f"""## Train the same on the full official FER-2013
 
 With FER-2013 from Kaggle in its folder layout (`train/`, `test/`), in a clone of this repository:
@@ -377,7 +380,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--command", action="append", default=[], dest="commands",
                         help="the command that trained a run, for the model card (one per RUN_DIR, in order)")
     parser.add_argument("--cpu", default="", help="the CPU it trained on, for the model card")
-    parser.add_argument("--data", default="fer2013-dev", choices=tuple(DATA),
+    parser.add_argument("--data", required=True, choices=tuple(DATA),
                         help="what the runs' data.raw_dir held: FER-2013's development split (its train/ and a "
                         "test/ cut from the official training set) or the official FER-2013")
 

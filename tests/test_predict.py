@@ -170,11 +170,18 @@ def test_a_released_keras_model_is_scored_with_the_views_its_figures_record(tmp_
     card's figures as its ONNX copy does; a stray JSON that is no release's figures changes nothing."""
     settings = predict.project_settings()
     model = tmp_path / "faces-v9.keras"
-    (tmp_path / "faces-v9.json").write_text(json.dumps({"sha256": {}, "test_time_flip": True, "test_time_shift": 2}))
+    figures = {"sha256": {"faces-v9.keras": "..."}, "test_time_flip": True, "test_time_shift": 2}
+    (tmp_path / "faces-v9.json").write_text(json.dumps(figures))
     assert predict.use_test_time_flip(None, model, settings) == (True, f"recorded in {tmp_path / 'faces-v9.json'}")
     assert predict.use_test_time_shift(None, model, settings)[0] == 2
     assert predict.use_test_time_shift(1, model, settings) == (1, "--test-time-shift")
-    (tmp_path / "faces-v9.json").write_text(json.dumps({"test_time_flip": True, "test_time_shift": 2}))
+    # Figures of another file, or values of the wrong kind, are not this model's views.
+    (tmp_path / "faces-v9.json").write_text(json.dumps({**figures, "sha256": {"other.keras": "..."}}))
+    assert predict.use_test_time_flip(None, model, settings)[0] is False
+    (tmp_path / "faces-v9.json").write_text(json.dumps({**figures, "test_time_flip": "yes", "test_time_shift": 2.5}))
+    assert predict.use_test_time_flip(None, model, settings)[0] is False
+    assert predict.use_test_time_shift(None, model, settings)[0] == 0
+    (tmp_path / "faces-v9.json").write_text("[1, 2]")
     assert predict.use_test_time_flip(None, model, settings)[0] is False
     (tmp_path / "faces-v9.json").write_text("not json")
     assert predict.use_test_time_shift(None, model, settings)[0] == 0

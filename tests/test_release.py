@@ -64,7 +64,8 @@ def test_the_release_is_calibrated_on_validation_portable_and_measured_on_test(r
     from emotion_lib.release import main
 
     out = tmp_path / "release"
-    main([str(run_dir), "--out", str(out), "--name", "tiny-v1", "--command", "dvc exp run evaluate-vgg_bn -S x=1",
+    main([str(run_dir), "--out", str(out), "--name", "tiny-v1", "--data", "fer2013-dev",
+          "--command", "dvc exp run evaluate-vgg_bn -S x=1",
           "--cpu", "a test CPU"])
     figures = json.loads((out / "tiny-v1.json").read_text())
     for name in ("tiny-v1.keras", "tiny-v1.onnx"):
@@ -97,7 +98,8 @@ def test_the_release_is_calibrated_on_validation_portable_and_measured_on_test(r
     for stated in (f"{metrics['accuracy']:.4f}", f"{metrics['macro_avg']['f1']:.4f}", f"{temperature:.3f}",
                    *figures["sha256"].values(), "dvc exp run evaluate-vgg_bn -S x=1", "a test CPU",
                    "3 training copies of test images", "**training images only**", "tiny-v1-confusion.png",
-                   "a development train split (100) and a development test split (30)"):
+                   "a development train split (100) and a development test split (30)", "The model trained on every",
+                   "python -m emotion_lib.release . --name <name> --data fer2013`"):
         assert stated in card, stated
     for emotion in EMOTIONS:
         row = figures["test"]["per_class"][emotion]
@@ -125,7 +127,8 @@ def test_several_runs_release_their_calibrated_ensemble(run_dir, second_member, 
     from emotion_lib.release import main
 
     out = tmp_path / "release"
-    main([str(run_dir), str(second_member), "--out", str(out), "--name", "duo", "--command", "first -S a=1",
+    main([str(run_dir), str(second_member), "--out", str(out), "--name", "duo", "--data", "fer2013-dev",
+          "--command", "first -S a=1",
           "--command", "second -S a=2", "--cpu", "a test CPU"])
     figures = json.loads((out / "duo.json").read_text())
     views = {"flip": True, "shift": 3}
@@ -150,7 +153,8 @@ def test_several_runs_release_their_calibrated_ensemble(run_dir, second_member, 
     assert [member["params"].get("seed") for member in figures["members"]] == [None, 1]
     assert figures["onnx_max_difference"] < 1e-3  # the portable copy carries the nested members too
     card = (out / "MODEL_CARD.md").read_text()
-    for stated in ("An ensemble of 2 models", "Member 2: `second -S a=2`", "`first -S a=1`; `second -S a=2`",
+    for stated in ("An ensemble of 2 models", "trial seeds: the global seed and 1", "Each member trained on every",
+                   "Member 2: `second -S a=2`", "`first -S a=1`; `second -S a=2`",
                    f"| member 2 alone | {alone[1]['accuracy']:.4f} |", f"{figures['test']['accuracy']:.4f}"):
         assert stated in card, stated
 
@@ -163,7 +167,7 @@ def test_members_of_different_splits_are_refused(run_dir, second_member, tmp_pat
     with np.load(other / "data/prepared/val.npz") as val:
         np.savez(other / "data/prepared/val.npz", images=val["images"][::-1], labels=val["labels"][::-1])
     with pytest.raises(SystemExit) as exit_info:
-        main([str(run_dir), str(other), "--out", str(tmp_path / "out"), "--name", "mixed"])
+        main([str(run_dir), str(other), "--out", str(tmp_path / "out"), "--name", "mixed", "--data", "fer2013-dev"])
     assert exit_info.value.code != 0
     error = capsys.readouterr().err.strip().splitlines()[-1]
     assert f"{other}: its prepared val/test splits differ" in error
@@ -187,3 +191,14 @@ def test_the_card_describes_the_data_the_runs_held():
     assert f"## Results on the FER-2013 official test set ({figures['test']['test_size']:,} images)" in official
     assert f"its official training set ({train:,}\nimages)" in official
     assert "development" not in official
+
+
+def test_a_release_must_say_what_data_its_runs_held(run_dir, tmp_path, capsys):
+    """Without --data the card could call the official test set a development split: refused, nothing written."""
+    from emotion_lib.release import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(run_dir), "--out", str(tmp_path / "out"), "--name", "unsaid"])
+    assert exit_info.value.code == 2
+    assert "--data" in capsys.readouterr().err.strip().splitlines()[-1]
+    assert not (tmp_path / "out").exists()

@@ -21,6 +21,17 @@ from typing import Any
 from emotion_lib.errors import UserError
 
 
+def _as_created(path: Path, base: int) -> None:
+    """Give ``path`` the mode a plain ``open``/``mkdir`` would: ``base`` less the umask.
+
+    ``tempfile`` makes its files 0600 and its directories 0700 (private until complete); the finished output must
+    not stay so, or another user of a shared machine or DVC cache could not read it.
+    """
+    umask = os.umask(0)
+    os.umask(umask)
+    path.chmod(base & ~umask)
+
+
 @contextlib.contextmanager
 def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary directory that replaces ``path`` only if the block succeeds."""
@@ -36,6 +47,7 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
         shutil.rmtree(final)
     elif final.exists() or final.is_symlink():
         final.unlink()
+    _as_created(tmp, 0o777)
     os.replace(tmp, final)
 
 
@@ -56,6 +68,8 @@ def atomic_file(path: str | os.PathLike) -> Iterator[Path]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    if tmp.is_file():
+        _as_created(tmp, 0o666)
     os.replace(tmp, final)
 
 

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 import numpy as np
 from scipy.optimize import minimize_scalar
 
-from emotion_lib.losses import sparse_categorical_crossentropy
+from emotion_lib.losses import log_probabilities, softmax, sparse_categorical_crossentropy
 from emotion_lib.views import average
 
 N_BINS = 15
@@ -69,11 +69,7 @@ def apply_temperature(probabilities: np.ndarray, temperature: float) -> np.ndarr
 
     Exact while no probability has underflowed float32 (a logit gap under about 87); past that the lost logit is
     taken as log of float32's smallest normal, which a model with the temperature folded in does not do."""
-    logits = np.log(np.clip(np.asarray(probabilities, dtype=np.float64), np.finfo(np.float32).tiny, None))
-    scaled = logits / float(temperature)
-    scaled -= scaled.max(axis=1, keepdims=True)
-    exp = np.exp(scaled)
-    return exp / exp.sum(axis=1, keepdims=True)
+    return softmax(log_probabilities(probabilities) / float(temperature))
 
 
 def scaled_views(views: Sequence[np.ndarray], temperature: float) -> np.ndarray:

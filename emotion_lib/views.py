@@ -19,6 +19,8 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
+from emotion_lib.losses import log_probabilities, softmax
+
 
 def shifted(images: np.ndarray, dy: int, dx: int) -> np.ndarray:
     """``images`` (N, H, W) moved by (dy, dx) pixels, the edge rows and columns repeated into the gap."""
@@ -55,8 +57,4 @@ def average(per_view: Sequence[np.ndarray]) -> np.ndarray:
     """
     if len(per_view) == 1:
         return np.asarray(per_view[0], dtype=np.float64)
-    # Clipped as calibration.apply_temperature clips: a float32 softmax underflows to 0 past a logit gap of ~87.
-    logs = np.log(np.clip(np.asarray(per_view, dtype=np.float64), np.finfo(np.float32).tiny, None))
-    mean = logs.mean(axis=0)
-    exp = np.exp(mean - mean.max(axis=1, keepdims=True))
-    return exp / exp.sum(axis=1, keepdims=True)
+    return softmax(log_probabilities(np.asarray(per_view)).mean(axis=0))

@@ -47,7 +47,6 @@ from emotion_lib import EMOTIONS, faces, portable
 from emotion_lib.cli import Parser, run_stage
 from emotion_lib.config import MAX_TEST_TIME_SHIFT
 from emotion_lib.errors import UserError, why_not_a_file
-from emotion_lib.views import average, views_of
 
 EXIT_OK = 0
 EXIT_UNREADABLE = 1
@@ -350,8 +349,8 @@ def score_crops(model: Any, crops: np.ndarray, *, batch_size: int, test_time_fli
     from emotion_lib.evaluation import predict_probabilities
 
     # predict reports per image (its Progress line), so the per-view lines of evaluation's progress stay off.
-    return average([predict_probabilities(model, view, batch_size=batch_size, progress=False)
-                    for view in views_of(crops, flip=test_time_flip, shift=test_time_shift)])
+    return predict_probabilities(model, crops, batch_size=batch_size, test_time_flip=test_time_flip,
+                                 test_time_shift=test_time_shift, progress=False)
 
 
 def predict_files(files: Iterable[InputFile], model: Any, *, detector: faces.FaceDetector | None, image_size: int,

@@ -226,11 +226,11 @@ def _card_data(figures: dict) -> str:
     prepare = figures["trained_on"]["prepare"]
     dropped, emotions = prepare["dropped"], figures["emotions"]
     counts = " / ".join(f"{e} {prepare['counts']['train_full'][e]:,}" for e in emotions)
-    test = prepare["counts"]["splits"]["test"]["total"]
-    train = prepare["images"]["found"] - test
-    if figures.get("data", "fer2013-dev") == "fer2013-dev":
+    found, test = prepare["images"]["found"], prepare["counts"]["splits"]["test"]["total"]
+    train = found - test
+    if figures["data"] == "fer2013-dev":
         source = f"""**training images only**: the
-official training set's {train + test:,} images, re-split by the project's data provider (85 % / 15 %, stratified
+official training set's {found:,} images, re-split by the project's data provider (85 % / 15 %, stratified
 per class, with a fixed seed) into a development train split ({train:,}) and a development test split ({test:,}),
 which measures this model and trained nothing. It did score the earlier runs that chose the recipe
 ([docs/vgg_bn-recipe.md](../docs/vgg_bn-recipe.md)) and this release's size, so its figures here are somewhat
@@ -282,7 +282,7 @@ def _card_results(figures: dict) -> str:
                                                        test["macro_avg"]["f1"], test["macro_auc"], test["ece"]))
     rows = "\n".join(f"| {e} | {test['per_class'][e]['precision']:.3f} | {test['per_class'][e]['recall']:.3f} | "
                      f"{test['per_class'][e]['f1']:.3f} | {test['per_class'][e]['support']} |" for e in emotions)
-    return f"""## Results on the {DATA[figures.get("data", "fer2013-dev")]} ({test["test_size"]:,} images)
+    return f"""## Results on the {DATA[figures["data"]]} ({test["test_size"]:,} images)
 
 Scored as predict scores by default: {scored}.
 
@@ -392,8 +392,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                                cpu=args.cpu, data=args.data)
         test = figures["test"]
         print(f"release: {args.out / args.name}.keras/.onnx: {DATA[args.data]} accuracy {test['accuracy']:.4f}, "
-              f"macro F1 "
-              f"{test['macro_avg']['f1']:.4f}, ECE {figures['test_before_temperature']['ece']:.3f} -> "
+              f"macro F1 {test['macro_avg']['f1']:.4f}, ECE {figures['test_before_temperature']['ece']:.3f} -> "
               f"{test['ece']:.3f} (temperature {figures['temperature']:.3f}), copy within "
               f"{figures['onnx_max_difference']:.1g}", file=sys.stderr)
 

@@ -414,6 +414,33 @@ def ensemble_model(members: Sequence[keras.Model], name: str = "ensemble") -> ke
     return model
 
 
+def ensemble_members(ensemble: keras.Model) -> list[keras.Model]:
+    """The members of an :func:`ensemble_model`, each its own trunk and classifier, whose ensemble is ``ensemble``.
+
+    Each member's kernel is its block of the ensemble's kernel times the number of members. The members' own biases
+    were averaged into one, so each gets that mean: a member's logits then differ from the original member's by a
+    constant per class, and their mean, all the ensemble scores, is unchanged. What it is for: growing a release by
+    more members (``python -m emotion_lib.release --extend``), as if all had been given at once. Members reuse the
+    ensemble's layers (no copy), so an ensemble of them is as flat as the original.
+    """
+    names = [layer.name for layer in ensemble.layers]
+    trunks = sorted((layer for layer in ensemble.layers if re.fullmatch(r"member\d+", layer.name)),
+                    key=lambda layer: int(layer.name.removeprefix("member")))
+    if "member_features" not in names or len(trunks) < 2:
+        raise UserError(f"model {ensemble.name!r} is not an ensemble of this project's (no member1, member2, ... "
+                        f"joined by member_features); give a release made from several runs")
+    kernel, bias = ensemble.get_layer("classifier").get_weights()
+    edges = np.cumsum([0, *(trunk.outputs[0].shape[-1] for trunk in trunks)])
+    if edges[-1] != kernel.shape[0]:
+        raise ValueError(f"the members' features ({edges[-1]}) do not match the classifier's kernel {kernel.shape}")
+    members = []
+    for trunk, start, stop in zip(trunks, edges[:-1], edges[1:], strict=True):
+        classifier = keras.layers.Dense(kernel.shape[1], activation="softmax", dtype="float32", name="classifier")
+        members.append(keras.Model(trunk.inputs, classifier(trunk.outputs[0]), name=trunk.name))
+        classifier.set_weights([kernel[start:stop] * len(trunks), bias])
+    return members
+
+
 # Every entry of a saved .keras file gets this zip timestamp (the zip format's earliest), so that the file's bytes
 # depend on the model alone: a deterministic retraining then leaves DVC nothing to rerun downstream.
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)

@@ -4,12 +4,14 @@ Usage::
 
     python -m emotion_lib.release RUN_DIR [RUN_DIR ...] --name vgg_bn-fer2013-v3 --data fer2013-dev|fer2013
                                   [--trial vgg_bn] [--out release] [--command "dvc exp run ..." ...] [--cpu "..."]
+                                  [--extend release/<earlier>.keras]
 
 ``RUN_DIR`` is a copy of this repository where ``dvc exp run`` prepared FER-2013's training images and trained
 and evaluated the trial (``models/<trial>.keras``, ``data/prepared``, ``metrics/``, ``params.yaml``).  Several
 run dirs, trained with the same global seed (so on the same split) and different ``trials.<trial>.seed``, release
 their ensemble: one model scoring the softmax of the members' mean logits
-(:func:`emotion_lib.models.ensemble_model`).  Writes to ``--out``:
+(:func:`emotion_lib.models.ensemble_model`); ``--extend`` adds an earlier ensemble release's members to theirs, so a
+release grows by a member without retraining the others.  Writes to ``--out``:
 
 * ``<name>.keras`` - the trained model (or ensemble) with the temperature fitted on the validation split folded into its
   classifier (:func:`emotion_lib.models.fold_temperature`), so its scores are calibrated probabilities,
@@ -57,19 +59,22 @@ def sha256(path: Path) -> str:
 
 
 def make_release(run_dirs: Sequence[Path], out_dir: Path, *, name: str, data: str, trial: str = "vgg_bn",
-                 commands: Sequence[str] = (), cpu: str = "") -> dict:
+                 commands: Sequence[str] = (), cpu: str = "", extend: Path | None = None) -> dict:
     """Write the release files of ``trial`` trained in ``run_dirs`` into ``out_dir``; return the figures written.
 
     One run dir releases its model; several release their ensemble (:func:`emotion_lib.models.ensemble_model`),
     which needs them to have prepared the same split (members differing in ``trials.<trial>.seed``), so that the
     validation images that fit the temperature are outside every member's training images.  ``data`` (a key of
     :data:`DATA`) says what their ``data.raw_dir`` held: FER-2013's development split or the official FER-2013.
+    ``extend``, an earlier ensemble release's ``.keras`` (its ``.json`` beside it), adds its members to the run dirs'
+    (:func:`emotion_lib.models.ensemble_members`): the new release is the ensemble of all, as if each had been given
+    as a run dir, its earlier members' facts carried over from that JSON. The run dirs must hold the split it was
+    released on (checked against the split hashes it recorded, or, for a release without them, by scoring it again).
     """
     if data not in DATA:
         raise UserError(f"--data {data!r}: use one of {', '.join(DATA)}")
     from emotion_lib.config import load_config
     from emotion_lib.evaluation import compute_metrics, load_checked_split, predict_views
-    from emotion_lib.export import float32_model
     from emotion_lib.inputs import read_emotions
     from emotion_lib.models import ensemble_model, fold_temperature, load_model, save_model
 
@@ -79,22 +84,26 @@ def make_release(run_dirs: Sequence[Path], out_dir: Path, *, name: str, data: st
     views = config.views(trial)
     data_dir = run_dirs[0] / "data" / "prepared"
     emotions = read_emotions(data_dir)
-    members = [load_model(run_dir / "models" / f"{trial}.keras",
-                          remedy=f"train it with `dvc exp run evaluate-{trial}` in {run_dir}") for run_dir in run_dirs]
-    # Saved computing in float32, as its portable copy does: a laptop without native bfloat16 would emulate it.
-    model = float32_model(members[0]) if len(members) == 1 else ensemble_model([float32_model(m) for m in members])
+    members = _float32_members(run_dirs, trial)
     scored = {"batch_size": 64, "flip": views.test_time_flip, "shift": views.test_time_shift, "progress": False}
-
     val_images, val_labels = load_checked_split(data_dir, "val", emotions)
-    temperature = calibration.fit_temperature(val_labels, predict_views(model, val_images, **scored))
     test_images, test_labels = load_checked_split(data_dir, "test", emotions)
-    unscaled = average(predict_views(model, test_images, **scored))
 
     def scores(probabilities: np.ndarray) -> dict:
         return compute_metrics(y_true=test_labels, probabilities=probabilities, emotions=emotions, loss=None)
 
-    alone = [] if len(members) == 1 else [scores(average(predict_views(member, test_images, **scored)))
-                                          for member in members]
+    earlier_facts, earlier = [], []
+    if extend is not None:
+        earlier_facts, earlier = _earlier_members(Path(extend), run_dirs[0], trial, data, views, emotions,
+                                                  len(val_labels), lambda model: scores(
+                                                      average(predict_views(model, test_images, **scored))))
+    every = [*earlier, *members]
+    model = every[0] if len(every) == 1 else ensemble_model(every)
+    temperature = calibration.fit_temperature(val_labels, predict_views(model, val_images, **scored))
+    unscaled = average(predict_views(model, test_images, **scored))
+    alone = [] if len(every) == 1 else [
+        *(fact["test_alone"] for fact in earlier_facts),
+        *(_alone(scores(average(predict_views(member, test_images, **scored)))) for member in members)]
     out_dir.mkdir(parents=True, exist_ok=True)
     keras_path = out_dir / f"{name}.keras"
     save_model(fold_temperature(model, temperature), keras_path)
@@ -112,15 +121,31 @@ def make_release(run_dirs: Sequence[Path], out_dir: Path, *, name: str, data: st
         "onnx_max_difference": parity, "validation_images": int(len(val_labels)),
         "trained_on": {"prepare": read_json(run_dirs[0] / "metrics" / "prepare.json", "prepare metrics",
                                             "run `dvc exp run` first")},
-        "members": [_member_facts(run_dir, trial, command, score)
-                    for run_dir, command, score in zip(run_dirs, _padded(commands, len(run_dirs)),
-                                                       alone or [None] * len(run_dirs), strict=True)],
+        "members": [*earlier_facts, *(
+            _member_facts(run_dir, trial, command, cpu)
+            for run_dir, command in zip(run_dirs, _padded(commands, len(run_dirs)), strict=True))],
+        "splits_sha256": _split_digests(run_dirs[0]),
         "sha256": {path.name: sha256(path) for path in (keras_path, onnx_path)},
         "cpu": cpu,
     }
+    if extend is not None:
+        figures["extends"] = Path(extend).stem
+    for member, score in zip(figures["members"], alone, strict=False):
+        member["test_alone"] = score
     write_json(out_dir / f"{name}.json", figures)
     write_text(out_dir / "MODEL_CARD.md", model_card(figures))
     return figures
+
+
+def _float32_members(run_dirs: Sequence[Path], trial: str) -> list[Any]:
+    """Each run dir's trained trial, computing in float32 as its portable copy does (a laptop without native
+    bfloat16 would emulate it)."""
+    from emotion_lib.export import float32_model
+    from emotion_lib.models import load_model
+
+    return [float32_model(load_model(run_dir / "models" / f"{trial}.keras",
+                                     remedy=f"train it with `dvc exp run evaluate-{trial}` in {run_dir}"))
+            for run_dir in run_dirs]
 
 
 def _padded(commands: Sequence[str], count: int) -> list[str]:
@@ -129,32 +154,69 @@ def _padded(commands: Sequence[str], count: int) -> list[str]:
     return [*commands, *[""] * (count - len(commands))]
 
 
+def _split_digests(run_dir: Path) -> dict[str, str]:
+    return {split: sha256(run_dir / "data" / "prepared" / f"{split}.npz") for split in ("val", "test")
+            if (run_dir / "data" / "prepared" / f"{split}.npz").is_file()}
+
+
 def _check_same_split(run_dirs: Sequence[Path]) -> None:
     """Refuse members whose prepared splits differ (their validation images could be another's training images)."""
-    def digest(run_dir: Path) -> dict[str, str]:
-        return {split: sha256(run_dir / "data" / "prepared" / f"{split}.npz") for split in ("val", "test")
-                if (run_dir / "data" / "prepared" / f"{split}.npz").is_file()}
-
-    first = digest(run_dirs[0])
+    first = _split_digests(run_dirs[0])
     for run_dir in run_dirs[1:]:
-        if digest(run_dir) != first:
+        if _split_digests(run_dir) != first:
             raise UserError(f"{run_dir}: its prepared val/test splits differ from {run_dirs[0]}'s; ensemble members "
                             f"must differ only in trials.<trial>.seed (the split follows the global seed)")
 
 
-def _member_facts(run_dir: Path, trial: str, command: str, alone: dict | None) -> dict:
-    """One member's params, how it trained (run_dir's metrics) and, in an ensemble, its own dev-test scores."""
+def _earlier_members(extend: Path, run_dir: Path, trial: str, data: str, views: Any, emotions: Sequence[str],
+                     validation_images: int, score: Any) -> tuple[list[dict], list[Any]]:
+    """An earlier release's members (its temperature taken out) and their facts, once it is shown to share the split.
+
+    ``score`` scores a model on the run dirs' test split (:func:`make_release`'s views): a release that recorded no
+    split hashes must score there exactly what its JSON says it did.
+    """
+    from emotion_lib.models import ensemble_members, fold_temperature, load_model
+
+    figures = read_json(extend.with_suffix(".json"), "release figures", "give the .keras of a release made by "
+                        "python -m emotion_lib.release, its .json beside it")
+    said = {"trial": trial, "data": data, "emotions": list(emotions), "test_time_flip": views.test_time_flip,
+            "test_time_shift": views.test_time_shift}
+    for key, value in said.items():
+        if figures.get(key) != value:
+            raise UserError(f"--extend {extend}: its {key} is {figures.get(key)!r}, these runs' is {value!r}; "
+                            f"extend a release of the same trial, data and test-time views")
+    if sha256(extend) != figures["sha256"].get(extend.name):
+        raise UserError(f"--extend {extend}: its SHA-256 is not the one its .json records; restore the released file")
+    model = load_model(extend, remedy="give the .keras of an earlier release")
+    recorded = figures.get("splits_sha256")
+    shared = (recorded == _split_digests(run_dir) if recorded else
+              figures["validation_images"] == validation_images and
+              round(score(model)["accuracy"], 6) == round(figures["test"]["accuracy"], 6))
+    if not shared:
+        raise UserError(f"--extend {extend}: {run_dir}'s prepared val/test splits are not the ones it was released "
+                        f"on; train the new members with the same data.raw_dir and global seed")
+    members = ensemble_members(fold_temperature(model, 1.0 / figures["temperature"]))
+    facts = [{**fact, "cpu": fact.get("cpu", figures.get("cpu", ""))} for fact in figures["members"]]
+    if len(facts) != len(members) or any("test_alone" not in fact for fact in facts):
+        raise UserError(f"--extend {extend}: its .json describes {len(facts)} members, the model holds "
+                        f"{len(members)}; restore the release's own files")
+    return facts, members
+
+
+def _alone(metrics: dict) -> dict:
+    return {"accuracy": metrics["accuracy"], "balanced_accuracy": metrics["balanced_accuracy"],
+            "macro_f1": metrics["macro_avg"]["f1"]}
+
+
+def _member_facts(run_dir: Path, trial: str, command: str, cpu: str) -> dict:
+    """One member's params, how it trained (run_dir's metrics) and on which CPU."""
     train = read_json(run_dir / "metrics" / "train" / trial / "metrics.json", "training summary",
                       f"run `dvc exp run train-{trial}` first")
     timing = read_json(run_dir / "metrics" / "train" / trial / "timing.json", "timing file",
                        f"run `dvc exp run train-{trial}` first")
     keys = ("epochs_run", "saved_epoch", "precision", "onednn", "train_split", "trainable_params")
-    member = {"command": command, "params": yaml.safe_load((run_dir / "params.yaml").read_text())["trials"][trial],
-              "training": {key: train.get(key) for key in keys}, "timing": timing}
-    if alone is not None:
-        member["test_alone"] = {"accuracy": alone["accuracy"], "balanced_accuracy": alone["balanced_accuracy"],
-                                "macro_f1": alone["macro_avg"]["f1"]}
-    return member
+    return {"command": command, "params": yaml.safe_load((run_dir / "params.yaml").read_text())["trials"][trial],
+            "training": {key: train.get(key) for key in keys}, "timing": timing, "cpu": cpu}
 
 
 def _portable_copy(keras_path: Path, images: np.ndarray, shipped: np.ndarray, emotions: Sequence[str], config: Any,
@@ -263,11 +325,14 @@ def _card_training(figures: dict) -> str:
         lines.append(f"""{heading}`{member["command"]}`
 
 Params (`trials.{figures["trial"]}`): `{json.dumps(member["params"], sort_keys=True)}`.
-{training["epochs_run"]} epochs ({training["precision"]}), {minutes:.1f} minutes of training on {figures["cpu"]}.
+{training["epochs_run"]} epochs ({training["precision"]}), {minutes:.1f} minutes of training on \
+{member.get("cpu") or figures["cpu"]}.
 """)
     if len(members) > 1:
         lines.append("Each member trained in its own clone with the same global `seed`, so on the same split; "
-                     "`python -m emotion_lib.release` joined them and fitted the temperature.\n")
+                     "`python -m emotion_lib.release` joined them and fitted the temperature" +
+                     (f" (members of `{figures['extends']}` joined by `--extend`, their facts carried over from its "
+                      "JSON)" if figures.get("extends") else "") + ".\n")
     return "## Training\n\n" + "\n".join(lines)
 
 
@@ -379,7 +444,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=Path("release"))
     parser.add_argument("--command", action="append", default=[], dest="commands",
                         help="the command that trained a run, for the model card (one per RUN_DIR, in order)")
-    parser.add_argument("--cpu", default="", help="the CPU it trained on, for the model card")
+    parser.add_argument("--cpu", default="", help="the CPU the runs trained on, for the model card")
+    parser.add_argument("--extend", type=Path, metavar="RELEASE.keras",
+                        help="an earlier ensemble release (its .json beside it) whose members join the runs'; the "
+                        "runs must hold the split it was released on")
     parser.add_argument("--data", required=True, choices=tuple(DATA),
                         help="what the runs' data.raw_dir held: FER-2013's development split (its train/ and a "
                         "test/ cut from the official training set) or the official FER-2013")
@@ -389,7 +457,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             if not (run_dir / "params.yaml").is_file():
                 raise UserError(f"{run_dir}: no params.yaml; give the repository copy the trial trained in")
         figures = make_release(args.run_dirs, args.out, trial=args.trial, name=args.name, commands=args.commands,
-                               cpu=args.cpu, data=args.data)
+                               cpu=args.cpu, data=args.data, extend=args.extend)
         test = figures["test"]
         print(f"release: {args.out / args.name}.keras/.onnx: {DATA[args.data]} accuracy {test['accuracy']:.4f}, "
               f"macro F1 {test['macro_avg']['f1']:.4f}, ECE {figures['test_before_temperature']['ece']:.3f} -> "

@@ -23,6 +23,7 @@ from emotion_lib.models import (
     VGG16Preprocess,
     build_model,
     build_vgg16_base,
+    ensemble_members,
     ensemble_model,
     fold_temperature,
     load_model,
@@ -398,3 +399,21 @@ def test_an_ensemble_needs_members_of_one_input():
                         num_classes=7, seed=1)
     with pytest.raises(UserError, match="different inputs"):
         ensemble_model([_tiny_vgg_bn(1), other])
+
+
+def test_an_ensemble_splits_into_members_that_rejoin_with_new_ones_exactly(tmp_path):
+    """A saved, calibrated ensemble of 3, its temperature taken out and split, joined with a 4th member scores
+    what the ensemble of all 4 built at once scores: how a release grows (release --extend)."""
+    members = [_tiny_vgg_bn(seed) for seed in (1, 2, 3, 4)]
+    images = np.random.default_rng(0).integers(0, 256, size=(20, 16, 16, 1)).astype("float32")
+    save_model(fold_temperature(ensemble_model(members[:3]), 2.5), tmp_path / "three.keras")
+    earlier = ensemble_members(fold_temperature(load_model(tmp_path / "three.keras"), 1 / 2.5))
+    assert [member.name for member in earlier] == ["member1", "member2", "member3"]
+    grown = ensemble_model([*earlier, members[3]])
+    np.testing.assert_allclose(grown.predict(images, verbose=0), ensemble_model(members).predict(images, verbose=0),
+                               atol=1e-5)
+    # As flat as an ensemble built at once: the members' trunks, not models nesting models.
+    assert [layer.name for layer in grown.layers] == ["image", "member1", "member2", "member3", "member4",
+                                                      "member_features", "classifier"]
+    with pytest.raises(UserError, match="is not an ensemble"):
+        ensemble_members(members[0])

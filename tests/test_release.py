@@ -202,3 +202,78 @@ def test_a_release_must_say_what_data_its_runs_held(run_dir, tmp_path, capsys):
     assert exit_info.value.code == 2
     assert "--data" in capsys.readouterr().err.strip().splitlines()[-1]
     assert not (tmp_path / "out").exists()
+
+
+@pytest.fixture(scope="module")
+def third_member(run_dir, tmp_path_factory) -> Path:
+    """A third trial seed on the same split, trained after the first two were released."""
+    from emotion_lib.config import load_config
+    from emotion_lib.models import save_model
+
+    root = tmp_path_factory.mktemp("member3") / "run"
+    shutil.copytree(run_dir, root)
+    params = edited(yaml.safe_load((root / "params.yaml").read_text()), {"trials.vgg_bn.seed": 2})
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    save_model(_sharp_model(load_config(root / "params.yaml").trial_run("vgg_bn").model, seed=2),
+               root / "models" / "vgg_bn.keras")
+    (root / "metrics" / "train" / "vgg_bn" / "timing.json").write_text(json.dumps({"train_seconds": 120.0}))
+    return root
+
+
+def test_a_release_extended_by_a_member_is_the_release_of_all_three(run_dir, second_member, third_member, tmp_path):
+    """--extend joins an earlier release's members with new runs: the model, temperature and figures are those of
+    releasing the three runs at once, the earlier members' facts carried over from its JSON."""
+    from emotion_lib.evaluation import predict_views
+    from emotion_lib.models import load_model
+    from emotion_lib.release import main
+
+    main([str(run_dir), str(second_member), "--out", str(tmp_path / "v1"), "--name", "duo", "--data", "fer2013-dev",
+          "--command", "first", "--command", "second", "--cpu", "CPU one"])
+    duo = json.loads((tmp_path / "v1" / "duo.json").read_text())
+    del duo["splits_sha256"]  # as a release made before splits were recorded: it is scored again instead
+    (tmp_path / "v1" / "duo.json").write_text(json.dumps(duo))
+    main([str(third_member), "--extend", str(tmp_path / "v1" / "duo.keras"), "--out", str(tmp_path / "v2"),
+          "--name", "trio", "--data", "fer2013-dev", "--command", "third", "--cpu", "CPU two"])
+    main([str(run_dir), str(second_member), str(third_member), "--out", str(tmp_path / "once"), "--name", "trio",
+          "--data", "fer2013-dev"])
+    grown, once = (json.loads((tmp_path / out / "trio.json").read_text()) for out in ("v2", "once"))
+    with np.load(run_dir / "data/prepared/test.npz") as test:
+        images = test["images"]
+    views = {"flip": True, "shift": 3}
+    np.testing.assert_allclose(*(average(predict_views(load_model(tmp_path / out / "trio.keras"), images, **views))
+                                 for out in ("v2", "once")), atol=1e-5)
+    assert grown["temperature"] == pytest.approx(once["temperature"], rel=1e-4)
+    assert grown["test"]["accuracy"] == once["test"]["accuracy"]
+    assert [m["test_alone"] for m in grown["members"]] == [*(m["test_alone"] for m in duo["members"]),
+                                                           once["members"][2]["test_alone"]]
+    assert [(m["command"], m["cpu"]) for m in grown["members"]] == [("first", "CPU one"), ("second", "CPU one"),
+                                                                    ("third", "CPU two")]
+    assert grown["extends"] == "duo" and grown["splits_sha256"] == once["splits_sha256"]
+    card = (tmp_path / "v2" / "MODEL_CARD.md").read_text()
+    third_alone = once["members"][2]["test_alone"]["accuracy"]
+    for stated in ("An ensemble of 3 models", "trial seeds: the global seed, 1 and 2", "on CPU one.", "on CPU two.",
+                   "members of `duo` joined by `--extend`", f"| member 3 alone | {third_alone:.4f} |"):
+        assert stated in card, stated
+
+
+def test_an_extension_on_another_split_or_of_an_altered_release_is_refused(run_dir, second_member, third_member,
+                                                                          tmp_path, capsys):
+    from emotion_lib.release import main
+
+    main([str(run_dir), str(second_member), "--out", str(tmp_path / "v1"), "--name", "duo", "--data", "fer2013-dev"])
+    other = tmp_path / "other"
+    shutil.copytree(third_member, other)
+    with np.load(other / "data/prepared/test.npz") as test:
+        np.savez(other / "data/prepared/test.npz", images=test["images"][::-1], labels=test["labels"])
+    altered = tmp_path / "altered"
+    shutil.copytree(tmp_path / "v1", altered)
+    with (altered / "duo.keras").open("ab") as keras_file:
+        keras_file.write(b"\0")
+    for run, release, message in ((other, tmp_path / "v1", "prepared val/test splits are not the ones"),
+                                  (third_member, altered, "its SHA-256 is not the one its .json records")):
+        with pytest.raises(SystemExit) as exit_info:
+            main([str(run), "--extend", str(release / "duo.keras"), "--out", str(tmp_path / "out"), "--name", "x",
+                  "--data", "fer2013-dev"])
+        assert exit_info.value.code != 0
+        assert message in capsys.readouterr().err.strip().splitlines()[-1]
+        assert not (tmp_path / "out").exists()

@@ -88,9 +88,10 @@ def precision_speed(precisions: list[str], overrides: dict | None = None, steps:
         with dtype_policy(policy), batch_norm_layer(batch_norm):
             model = build_model(run.model, num_classes=7, seed=0)
             compile_model(model, make_optimizer(run, steps), run.label_smoothing)
-            model.fit(dataset, steps_per_epoch=5, epochs=1, verbose=0)  # tracing and warm-up
+            # shuffle=False: Keras' default shuffle does not apply to a tf.data.Dataset, and says so in a warning.
+            model.fit(dataset, steps_per_epoch=5, epochs=1, verbose=0, shuffle=False)  # tracing and warm-up
             start = time.perf_counter()
-            model.fit(dataset, steps_per_epoch=steps, epochs=1, verbose=0)
+            model.fit(dataset, steps_per_epoch=steps, epochs=1, verbose=0, shuffle=False)
             speeds[key] = steps * batch_size / (time.perf_counter() - start)
         label = (precision if precision == policy else f"{precision} ({policy})") + (
             f", {batch_norm} batch norm" if compared else "")

@@ -58,7 +58,7 @@ SUMMARY_FILE = REPO_ROOT / "metrics" / "summary.json"
 MODELS_DIR = REPO_ROOT / "models"
 # The released model (emotion_lib.release; its card is release/MODEL_CARD.md): its portable copy, which starts in a
 # fraction of a second and needs no TensorFlow. Without it (a checkout before the release), the best trial's model.
-RELEASED_MODEL = REPO_ROOT / "release" / "vgg_bn-fer2013-v3.onnx"
+RELEASED_MODEL = REPO_ROOT / "release" / "vgg_bn-fer2013-v5.onnx"
 FALLBACK_EXTENSIONS: tuple[str, ...] = ("jpeg", "jpg", "png")
 FALLBACK_IMAGE_SIZE = 48
 PROGRESS_MIN_IMAGES = 10

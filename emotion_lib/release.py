@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m emotion_lib.release RUN_DIR [RUN_DIR ...] --name vgg_bn-fer2013-v3 --data fer2013-dev|fer2013
+    python -m emotion_lib.release RUN_DIR [RUN_DIR ...] --name vgg_bn-fer2013-v5 --data fer2013-dev|fer2013
                                   [--trial vgg_bn] [--out release] [--command "dvc exp run ..." ...] [--cpu "..."]
                                   [--extend release/<earlier>.keras]
 
@@ -94,9 +94,11 @@ def make_release(run_dirs: Sequence[Path], out_dir: Path, *, name: str, data: st
 
     earlier_facts, earlier = [], []
     if extend is not None:
-        earlier_facts, earlier = _earlier_members(Path(extend), run_dirs[0], trial, data, views, emotions,
-                                                  len(val_labels), lambda model: scores(
-                                                      average(predict_views(model, test_images, **scored))))
+        earlier_facts, earlier = _earlier_members(
+            Path(extend), run_dirs[0], trial, data, views, emotions, len(val_labels),
+            score=lambda model: scores(average(predict_views(model, test_images, **scored))),
+            temperature_of=lambda model: calibration.fit_temperature(
+                val_labels, predict_views(model, val_images, **scored)))
     every = [*earlier, *members]
     model = every[0] if len(every) == 1 else ensemble_model(every)
     temperature = calibration.fit_temperature(val_labels, predict_views(model, val_images, **scored))
@@ -169,11 +171,13 @@ def _check_same_split(run_dirs: Sequence[Path]) -> None:
 
 
 def _earlier_members(extend: Path, run_dir: Path, trial: str, data: str, views: Any, emotions: Sequence[str],
-                     validation_images: int, score: Any) -> tuple[list[dict], list[Any]]:
+                     validation_images: int, *, score: Any, temperature_of: Any) -> tuple[list[dict], list[Any]]:
     """An earlier release's members (its temperature taken out) and their facts, once it is shown to share the split.
 
-    ``score`` scores a model on the run dirs' test split (:func:`make_release`'s views): a release that recorded no
-    split hashes must score there exactly what its JSON says it did.
+    ``score`` scores a model on the run dirs' test split and ``temperature_of`` fits a model's temperature on their
+    validation split (:func:`make_release`'s views). A release that recorded no split hashes must score there exactly
+    what its JSON says it did, and its members must fit the same temperature on that validation split: a test folder
+    is fixed, but the validation images follow the global seed.
     """
     from emotion_lib.models import ensemble_members, fold_temperature, load_model
 
@@ -192,14 +196,21 @@ def _earlier_members(extend: Path, run_dir: Path, trial: str, data: str, views: 
     shared = (recorded == _split_digests(run_dir) if recorded else
               figures["validation_images"] == validation_images and
               round(score(model)["accuracy"], 6) == round(figures["test"]["accuracy"], 6))
+    unfolded = fold_temperature(model, 1.0 / figures["temperature"])
+    if shared and not recorded:
+        shared = abs(temperature_of(unfolded) / figures["temperature"] - 1) < 1e-3
     if not shared:
         raise UserError(f"--extend {extend}: {run_dir}'s prepared val/test splits are not the ones it was released "
                         f"on; train the new members with the same data.raw_dir and global seed")
-    members = ensemble_members(fold_temperature(model, 1.0 / figures["temperature"]))
-    facts = [{**fact, "cpu": fact.get("cpu", figures.get("cpu", ""))} for fact in figures["members"]]
-    if len(facts) != len(members) or any("test_alone" not in fact for fact in facts):
+    members = ensemble_members(unfolded)
+    facts = [{**fact, "cpu": fact.get("cpu") or figures.get("cpu") or "an unrecorded CPU"}
+             for fact in figures["members"]]
+    if len(facts) != len(members):
         raise UserError(f"--extend {extend}: its .json describes {len(facts)} members, the model holds "
                         f"{len(members)}; restore the release's own files")
+    if any("test_alone" not in fact for fact in facts):
+        raise UserError(f"--extend {extend}: its .json lacks its members' own test figures (test_alone); "
+                        f"restore the release's own .json")
     return facts, members
 
 
@@ -295,9 +306,9 @@ def _card_data(figures: dict) -> str:
 official training set's {found:,} images, re-split by the project's data provider (85 % / 15 %, stratified
 per class, with a fixed seed) into a development train split ({train:,}) and a development test split ({test:,}),
 which measures this model and trained nothing. It did score the earlier runs that chose the recipe
-([docs/vgg_bn-recipe.md](../docs/vgg_bn-recipe.md)) and this release's size, so its figures here are somewhat
-optimistic. FER-2013's official test set, which none of this saw, is where an independent check would measure it
-(not part of this card)."""
+([docs/vgg_bn-recipe.md](../docs/vgg_bn-recipe.md)) and this release's size (members were added while it scored
+below a target), so its figures here are optimistic. FER-2013's official test set, which none of this saw, is where
+an independent check would measure it (not part of this card)."""
     else:
         source = f"""its official training set ({train:,}
 images); the official test set ({test:,} images) measures this model and trained nothing."""
@@ -331,8 +342,11 @@ Params (`trials.{figures["trial"]}`): `{json.dumps(member["params"], sort_keys=T
     if len(members) > 1:
         lines.append("Each member trained in its own clone with the same global `seed`, so on the same split; "
                      "`python -m emotion_lib.release` joined them and fitted the temperature" +
-                     (f" (members of `{figures['extends']}` joined by `--extend`, their facts carried over from its "
-                      "JSON)" if figures.get("extends") else "") + ".\n")
+                     (f" (the earlier members joined from the release `{figures['extends']}` by `--extend`, their "
+                      "facts carried over from its JSON; how this release grew: [docs/release.md]"
+                      "(../docs/release.md#how-the-released-model-was-chosen))" if figures.get("extends") else "") +
+                     ". Training minutes are as measured on the CPU named; docs/release.md says which runs shared "
+                     "it with other work.\n")
     return "## Training\n\n" + "\n".join(lines)
 
 
@@ -413,13 +427,15 @@ def _card_limits(figures: dict) -> str:
 def _card_reproduce(figures: dict) -> str:
     commands = [member["command"].replace("<fer2013-dev>", "<fer2013>") for member in figures["members"]]
     if len(commands) == 1:
+        where = "in a clone of this repository"
         how = f"`{commands[0]}`, then\n`python -m emotion_lib.release . --name <name> --data fer2013`"
     else:
-        how = ("in one clone per member, " + "; ".join(f"`{command}`" for command in commands) +
+        where = "in one clone of this repository per member"
+        how = ("; ".join(f"`{command}`" for command in commands) +
                ", then\n`python -m emotion_lib.release <clone 1> <clone 2> ... --name <name> --data fer2013`")
     return f"""## Train the same on the full official FER-2013
 
-With FER-2013 from Kaggle in its folder layout (`train/`, `test/`), in a clone of this repository:
+With FER-2013 from Kaggle in its folder layout (`train/`, `test/`), {where}:
 {how} writes these files and this card. FER-2013's official test split then measures it.
 """
 
@@ -440,7 +456,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR",
                         help="a repository copy where the trial trained; several release their ensemble")
     parser.add_argument("--trial", default="vgg_bn")
-    parser.add_argument("--name", required=True, help="the release's file names, versioned: vgg_bn-fer2013-v3")
+    parser.add_argument("--name", required=True, help="the release's file names, versioned: vgg_bn-fer2013-v5")
     parser.add_argument("--out", type=Path, default=Path("release"))
     parser.add_argument("--command", action="append", default=[], dest="commands",
                         help="the command that trained a run, for the model card (one per RUN_DIR, in order)")

@@ -43,7 +43,7 @@ def make_model(path: Path, num_classes: int = 7, softmax: bool = True) -> Path:
     classifier.set_weights([kernel * 40.0, bias])
     if not softmax:
         classifier.activation = keras.activations.linear
-        model = keras.Model(model.inputs, classifier.output)
+        model = keras.Model(model.inputs[0], classifier.output)  # one input, not a list: as saved models take it
     model.save(path)
     return path
 

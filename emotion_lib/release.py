@@ -79,7 +79,7 @@ def make_release(run_dirs: Sequence[Path], out_dir: Path, *, name: str, data: st
     from emotion_lib.models import ensemble_model, fold_temperature, load_model, save_model
 
     run_dirs, out_dir = [Path(run_dir) for run_dir in run_dirs], Path(out_dir)
-    _check_same_split(run_dirs)
+    splits = _check_same_split(run_dirs)
     config = load_config(run_dirs[0] / "params.yaml")
     views = config.views(trial)
     data_dir = run_dirs[0] / "data" / "prepared"
@@ -95,7 +95,7 @@ def make_release(run_dirs: Sequence[Path], out_dir: Path, *, name: str, data: st
     earlier_facts, earlier = [], []
     if extend is not None:
         earlier_facts, earlier = _earlier_members(
-            Path(extend), run_dirs[0], trial, data, views, emotions, len(val_labels),
+            Path(extend), run_dirs[0], splits, trial, data, views, emotions, len(val_labels),
             score=lambda model: scores(average(predict_views(model, test_images, **scored))),
             temperature_of=lambda model: calibration.fit_temperature(
                 val_labels, predict_views(model, val_images, **scored)))
@@ -103,9 +103,9 @@ def make_release(run_dirs: Sequence[Path], out_dir: Path, *, name: str, data: st
     model = every[0] if len(every) == 1 else ensemble_model(every)
     temperature = calibration.fit_temperature(val_labels, predict_views(model, val_images, **scored))
     unscaled = average(predict_views(model, test_images, **scored))
-    alone = [] if len(every) == 1 else [
-        *(fact["test_alone"] for fact in earlier_facts),
-        *(_alone(scores(average(predict_views(member, test_images, **scored)))) for member in members)]
+    # In an ensemble, each new member's own scores (the earlier members' come with their facts).
+    alone = [None] * len(members) if len(every) == 1 else [
+        _alone(scores(average(predict_views(member, test_images, **scored)))) for member in members]
     out_dir.mkdir(parents=True, exist_ok=True)
     keras_path = out_dir / f"{name}.keras"
     save_model(fold_temperature(model, temperature), keras_path)
@@ -124,16 +124,14 @@ def make_release(run_dirs: Sequence[Path], out_dir: Path, *, name: str, data: st
         "trained_on": {"prepare": read_json(run_dirs[0] / "metrics" / "prepare.json", "prepare metrics",
                                             "run `dvc exp run` first")},
         "members": [*earlier_facts, *(
-            _member_facts(run_dir, trial, command, cpu)
-            for run_dir, command in zip(run_dirs, _padded(commands, len(run_dirs)), strict=True))],
-        "splits_sha256": _split_digests(run_dirs[0]),
+            _member_facts(run_dir, trial, command, cpu, score)
+            for run_dir, command, score in zip(run_dirs, _padded(commands, len(run_dirs)), alone, strict=True))],
+        "splits_sha256": splits,
         "sha256": {path.name: sha256(path) for path in (keras_path, onnx_path)},
         "cpu": cpu,
     }
     if extend is not None:
         figures["extends"] = Path(extend).stem
-    for member, score in zip(figures["members"], alone, strict=False):
-        member["test_alone"] = score
     write_json(out_dir / f"{name}.json", figures)
     write_text(out_dir / "MODEL_CARD.md", model_card(figures))
     return figures
@@ -161,20 +159,24 @@ def _split_digests(run_dir: Path) -> dict[str, str]:
             if (run_dir / "data" / "prepared" / f"{split}.npz").is_file()}
 
 
-def _check_same_split(run_dirs: Sequence[Path]) -> None:
-    """Refuse members whose prepared splits differ (their validation images could be another's training images)."""
+def _check_same_split(run_dirs: Sequence[Path]) -> dict[str, str]:
+    """Refuse members whose prepared splits differ (their validation images could be another's training images);
+    return the splits' SHA-256."""
     first = _split_digests(run_dirs[0])
     for run_dir in run_dirs[1:]:
         if _split_digests(run_dir) != first:
             raise UserError(f"{run_dir}: its prepared val/test splits differ from {run_dirs[0]}'s; ensemble members "
                             f"must differ only in trials.<trial>.seed (the split follows the global seed)")
+    return first
 
 
-def _earlier_members(extend: Path, run_dir: Path, trial: str, data: str, views: Any, emotions: Sequence[str],
-                     validation_images: int, *, score: Any, temperature_of: Any) -> tuple[list[dict], list[Any]]:
+def _earlier_members(extend: Path, run_dir: Path, splits: dict[str, str], trial: str, data: str, views: Any,
+                     emotions: Sequence[str], validation_images: int, *, score: Any,
+                     temperature_of: Any) -> tuple[list[dict], list[Any]]:
     """An earlier release's members (its temperature taken out) and their facts, once it is shown to share the split.
 
-    ``score`` scores a model on the run dirs' test split and ``temperature_of`` fits a model's temperature on their
+    ``splits`` are the SHA-256 of the run dirs' (``run_dir`` first) prepared splits; ``score`` scores a model on
+    their test split and ``temperature_of`` fits a model's temperature on their
     validation split (:func:`make_release`'s views). A release that recorded no split hashes must score there exactly
     what its JSON says it did, and its members must fit the same temperature on that validation split: a test folder
     is fixed, but the validation images follow the global seed.
@@ -191,9 +193,12 @@ def _earlier_members(extend: Path, run_dir: Path, trial: str, data: str, views: 
                             f"extend a release of the same trial, data and test-time views")
     if sha256(extend) != figures["sha256"].get(extend.name):
         raise UserError(f"--extend {extend}: its SHA-256 is not the one its .json records; restore the released file")
+    if any("test_alone" not in fact for fact in figures["members"]):
+        raise UserError(f"--extend {extend}: its .json lacks its members' own test figures (test_alone); "
+                        f"restore the release's own .json")
     model = load_model(extend, remedy="give the .keras of an earlier release")
     recorded = figures.get("splits_sha256")
-    shared = (recorded == _split_digests(run_dir) if recorded else
+    shared = (recorded == splits if recorded else
               figures["validation_images"] == validation_images and
               round(score(model)["accuracy"], 6) == round(figures["test"]["accuracy"], 6))
     unfolded = fold_temperature(model, 1.0 / figures["temperature"])
@@ -208,9 +213,6 @@ def _earlier_members(extend: Path, run_dir: Path, trial: str, data: str, views: 
     if len(facts) != len(members):
         raise UserError(f"--extend {extend}: its .json describes {len(facts)} members, the model holds "
                         f"{len(members)}; restore the release's own files")
-    if any("test_alone" not in fact for fact in facts):
-        raise UserError(f"--extend {extend}: its .json lacks its members' own test figures (test_alone); "
-                        f"restore the release's own .json")
     return facts, members
 
 
@@ -219,15 +221,19 @@ def _alone(metrics: dict) -> dict:
             "macro_f1": metrics["macro_avg"]["f1"]}
 
 
-def _member_facts(run_dir: Path, trial: str, command: str, cpu: str) -> dict:
-    """One member's params, how it trained (run_dir's metrics) and on which CPU."""
+def _member_facts(run_dir: Path, trial: str, command: str, cpu: str, alone: dict | None) -> dict:
+    """One member's params, how it trained (run_dir's metrics), on which CPU and, in an ensemble, its own dev-test
+    scores (:func:`_alone`)."""
     train = read_json(run_dir / "metrics" / "train" / trial / "metrics.json", "training summary",
                       f"run `dvc exp run train-{trial}` first")
     timing = read_json(run_dir / "metrics" / "train" / trial / "timing.json", "timing file",
                        f"run `dvc exp run train-{trial}` first")
     keys = ("epochs_run", "saved_epoch", "precision", "onednn", "train_split", "trainable_params")
-    return {"command": command, "params": yaml.safe_load((run_dir / "params.yaml").read_text())["trials"][trial],
-            "training": {key: train.get(key) for key in keys}, "timing": timing, "cpu": cpu}
+    member = {"command": command, "params": yaml.safe_load((run_dir / "params.yaml").read_text())["trials"][trial],
+              "training": {key: train.get(key) for key in keys}, "timing": timing, "cpu": cpu}
+    if alone is not None:
+        member["test_alone"] = alone
+    return member
 
 
 def _portable_copy(keras_path: Path, images: np.ndarray, shipped: np.ndarray, emotions: Sequence[str], config: Any,

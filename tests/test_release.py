@@ -107,19 +107,24 @@ def test_the_release_is_calibrated_on_validation_portable_and_measured_on_test(r
         assert f"| {emotion} | {row['precision']:.3f} | {row['recall']:.3f} | {row['f1']:.3f} |" in card
 
 
-@pytest.fixture(scope="module")
-def second_member(run_dir, tmp_path_factory) -> Path:
-    """The same run with another trial seed: same params but `seed`, same prepared split, another model."""
+def _another_member(run_dir: Path, root: Path, seed: int) -> Path:
+    """``run_dir`` copied to ``root`` with another trial seed: same params but `seed`, same prepared split, another
+    model."""
     from emotion_lib.config import load_config
     from emotion_lib.models import save_model
 
-    root = tmp_path_factory.mktemp("member2") / "run"
     shutil.copytree(run_dir, root)
-    params = edited(yaml.safe_load((root / "params.yaml").read_text()), {"trials.vgg_bn.seed": 1})
+    params = edited(yaml.safe_load((root / "params.yaml").read_text()), {"trials.vgg_bn.seed": seed})
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    save_model(_sharp_model(load_config(root / "params.yaml").trial_run("vgg_bn").model, seed=1),
+    save_model(_sharp_model(load_config(root / "params.yaml").trial_run("vgg_bn").model, seed=seed),
                root / "models" / "vgg_bn.keras")
     return root
+
+
+@pytest.fixture(scope="module")
+def second_member(run_dir, tmp_path_factory) -> Path:
+    """The same run with trial seed 1."""
+    return _another_member(run_dir, tmp_path_factory.mktemp("member2") / "run", seed=1)
 
 
 def test_several_runs_release_their_calibrated_ensemble(run_dir, second_member, tmp_path):
@@ -208,15 +213,7 @@ def test_a_release_must_say_what_data_its_runs_held(run_dir, tmp_path, capsys):
 @pytest.fixture(scope="module")
 def third_member(run_dir, tmp_path_factory) -> Path:
     """A third trial seed on the same split, trained after the first two were released."""
-    from emotion_lib.config import load_config
-    from emotion_lib.models import save_model
-
-    root = tmp_path_factory.mktemp("member3") / "run"
-    shutil.copytree(run_dir, root)
-    params = edited(yaml.safe_load((root / "params.yaml").read_text()), {"trials.vgg_bn.seed": 2})
-    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    save_model(_sharp_model(load_config(root / "params.yaml").trial_run("vgg_bn").model, seed=2),
-               root / "models" / "vgg_bn.keras")
+    root = _another_member(run_dir, tmp_path_factory.mktemp("member3") / "run", seed=2)
     (root / "metrics" / "train" / "vgg_bn" / "timing.json").write_text(json.dumps({"train_seconds": 120.0}))
     return root
 
